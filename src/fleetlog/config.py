@@ -753,3 +753,24 @@ def _cross_checks(v: Mapping[str, Any]) -> list[str]:
             "TESLA_AUTH_HOST=https://api.myteslamate.com TESLA_AUTH_PATH=/api/oauth2/v3."
         )
     return problems
+
+
+def reference_markdown() -> str:
+    """The configuration reference as Markdown tables (the README embeds this verbatim)."""
+    lines: list[str] = []
+    group = None
+    for s in SETTINGS:
+        if s.group != group:
+            group = s.group
+            lines += ["", f"**{group}**", "", "| variable | default | meaning |", "|---|---|---|"]
+        if s.default is None:
+            default = "—"
+        elif s.default == "":
+            default = '`""`'
+        elif isinstance(s.default, bool):
+            default = f"`{str(s.default).lower()}`"
+        else:
+            default = f"`{s.default}`"
+        secret = " *(secret)*" if s.secret else ""
+        lines.append(f"| `{s.env}` | {default} | {s.help}{secret} |")
+    return "\n".join(lines).strip() + "\n"
