@@ -1,0 +1,1 @@
+"""Alembic migrations for fleetlog's database (see :mod:`fleetlog.store.migrate`)."""
