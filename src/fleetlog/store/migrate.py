@@ -124,7 +124,8 @@ def head_revision() -> str:
     return str(head)
 
 
-def _current(conn: sa.Connection) -> str | None:
+def revision_of(conn: sa.Connection) -> str | None:
+    """The revision recorded in the database behind `conn` (None: never migrated)."""
     ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
     rev = ctx.get_current_revision()
     return None if rev is None else str(rev)
@@ -133,10 +134,11 @@ def _current(conn: sa.Connection) -> str | None:
 def current_revision(engine: sa.Engine) -> str | None:
     """The revision the database is at, or None when fleetlog has never migrated it."""
     with engine.connect() as conn:
-        return _current(conn)
+        return revision_of(conn)
 
 
-def _has_teslamate_marker(conn: sa.Connection) -> bool:
+def has_teslamate_marker(conn: sa.Connection) -> bool:
+    """True when Ecto's `schema_migrations` table exists (a database TeslaMate created)."""
     schema = "public" if backend_of(conn) == "postgresql" else None
     return sa.inspect(conn).has_table("schema_migrations", schema=schema)
 
@@ -144,7 +146,7 @@ def _has_teslamate_marker(conn: sa.Connection) -> bool:
 def detect_teslamate(engine: sa.Engine) -> bool:
     """True when the database was created by TeslaMate (Ecto's `schema_migrations` exists)."""
     with engine.connect() as conn:
-        return _has_teslamate_marker(conn)
+        return has_teslamate_marker(conn)
 
 
 def _check_server(conn: sa.Connection) -> None:
@@ -158,7 +160,8 @@ def _check_server(conn: sa.Connection) -> None:
         )
 
 
-def _existing(conn: sa.Connection, names: tuple[str, ...]) -> list[str]:
+def existing_tables(conn: sa.Connection, names: tuple[str, ...]) -> list[str]:
+    """Those of `names` that exist (`tokens` is looked up in the `private` schema on PG)."""
     insp = sa.inspect(conn)
     pg = backend_of(conn) == "postgresql"
     found = []
@@ -171,7 +174,7 @@ def _existing(conn: sa.Connection, names: tuple[str, ...]) -> list[str]:
 
 def _preflight(conn: sa.Connection, *, adopt: bool, url: str) -> None:
     """Refuse to start a first migration that could damage data fleetlog does not own."""
-    teslamate = _has_teslamate_marker(conn)
+    teslamate = has_teslamate_marker(conn)
     if teslamate and not adopt:
         raise TeslaMateDatabaseError(
             f"this looks like a TeslaMate database ({url} has TeslaMate's schema_migrations"
@@ -185,7 +188,7 @@ def _preflight(conn: sa.Connection, *, adopt: bool, url: str) -> None:
             " (no schema_migrations table); run without it to create a fresh schema"
         )
     ours = FLEETLOG_TABLES if adopt else FLEETLOG_TABLES + TESLAMATE_TABLES
-    clash = _existing(conn, ours)
+    clash = existing_tables(conn, ours)
     if clash:
         raise SchemaConflictError(
             f"{url} already has table(s) {', '.join(clash)} that fleetlog did not create;"
@@ -218,8 +221,8 @@ def upgrade(engine: sa.Engine, *, adopt_teslamate: bool = False) -> MigrationRep
     with engine.begin() as conn:
         _lock(conn)
         _check_server(conn)
-        before = _current(conn)
-        teslamate = _has_teslamate_marker(conn)
+        before = revision_of(conn)
+        teslamate = has_teslamate_marker(conn)
         if before is None:
             _preflight(conn, adopt=adopt_teslamate, url=url)
         try:
@@ -229,7 +232,7 @@ def upgrade(engine: sa.Engine, *, adopt_teslamate: bool = False) -> MigrationRep
                 f"cannot upgrade {url} from revision {before}: {exc}"
                 " (was it migrated by a newer fleetlog?)"
             ) from exc
-        after = _current(conn)
+        after = revision_of(conn)
         adopted = read_meta(conn).get(SCHEMA_OWNER) == OWNER_TESLAMATE
     report = MigrationReport(
         backend=backend_of(engine),
@@ -262,14 +265,14 @@ def downgrade(engine: sa.Engine, revision: str = "base") -> MigrationReport:
     notes = MigrationNotes()
     with engine.begin() as conn:
         _lock(conn)
-        before = _current(conn)
-        teslamate = _has_teslamate_marker(conn)
+        before = revision_of(conn)
+        teslamate = has_teslamate_marker(conn)
         adopted = read_meta(conn).get(SCHEMA_OWNER) == OWNER_TESLAMATE
         try:
             command.downgrade(_config(conn, adopt=adopted, notes=notes), revision)
         except CommandError as exc:
             raise MigrationError(f"cannot downgrade {url} to {revision}: {exc}") from exc
-        after = _current(conn)
+        after = revision_of(conn)
         if after is None:
             # Alembic leaves its (now empty) version table behind; it is ours, so remove it.
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
