@@ -202,6 +202,54 @@ def _binding(raw: str) -> str:
     return raw.strip()
 
 
+_PROVIDERS = ("owner", "myteslamate", "teslemetry", "fleet-na", "fleet-eu", "fleet-cn")
+
+
+def _provider(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _PROVIDERS:
+        raise ValueError(f"expected one of {', '.join(_PROVIDERS)}")
+    return value
+
+
+def _usd(raw: str) -> float:
+    try:
+        value = float(raw.strip().lstrip("$"))
+    except ValueError:
+        raise ValueError("expected an amount in US dollars, e.g. 10 or 0.002") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError("expected an amount in US dollars that is 0 or more")
+    return value
+
+
+# Sections vehicle_data accepts (Fleet API docs); a typo would silently drop data.
+_VEHICLE_DATA_SECTIONS = (
+    "charge_state",
+    "climate_state",
+    "closures_state",
+    "drive_state",
+    "gui_settings",
+    "location_data",
+    "charge_schedule_data",
+    "preconditioning_schedule_data",
+    "vehicle_config",
+    "vehicle_state",
+    "vehicle_data_combo",
+)
+
+
+def _endpoints(raw: str) -> str:
+    names = [n.strip() for n in raw.replace(",", ";").split(";") if n.strip()]
+    if not names:
+        raise ValueError("expected a ;-separated list such as charge_state;drive_state")
+    unknown = [n for n in names if n not in _VEHICLE_DATA_SECTIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown section(s) {', '.join(unknown)}; known: {', '.join(_VEHICLE_DATA_SECTIONS)}"
+        )
+    return ";".join(names)
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One environment variable: its name, default, parser and meaning."""
@@ -561,6 +609,76 @@ SETTINGS: tuple[Setting, ...] = (
         "INFO",
         _log_level,
         "Log level: debug, info, warning or error.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_PROVIDER",
+        "provider",
+        None,
+        _provider,
+        "Preset that fills TESLA_API_HOST, TESLA_AUTH_HOST, TESLA_AUTH_PATH (and rates) for one "
+        "documented setup: owner, myteslamate, teslemetry, fleet-na, fleet-eu or fleet-cn. "
+        "Variables you set yourself win. See docs/providers.md.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_TOKEN_IN_QUERY",
+        "token_in_query",
+        False,
+        _bool,
+        "Send TOKEN as ?token=… on REST calls instead of an Authorization header, for providers "
+        "that want it (it is never logged either way).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_VEHICLE_DATA_ENDPOINTS",
+        "vehicle_data_endpoints",
+        "charge_state;climate_state;closures_state;drive_state;gui_settings;location_data;"
+        "vehicle_config;vehicle_state;vehicle_data_combo",
+        _endpoints,
+        "Sections requested from vehicle_data (;-separated). Keep location_data: without it "
+        "firmware 2023.38+ sends no position.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_BUDGET_MONTHLY_USD",
+        "budget_monthly_usd",
+        10.0,
+        _usd,
+        "Monthly Fleet API spend cap of the account in USD, shared by its cars (default: Tesla's "
+        "$10 monthly credit). Polling slows as the cap nears; it is never exceeded.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_BUDGET_DAILY_VEHICLE_DATA",
+        "budget_daily_vehicle_data",
+        300,
+        _positive_int,
+        "Most vehicle_data calls per car and day (TeslaMate's Fleet API page quotes 300).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_RATE_DATA_USD",
+        "rate_data_usd",
+        0.002,
+        _usd,
+        "Price of one vehicle_data call (Tesla: 500 per $1; Teslemetry preset: $0.0025).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_RATE_WAKE_USD",
+        "rate_wake_usd",
+        0.02,
+        _usd,
+        "Price of one wake_up (Tesla: 50 per $1; Teslemetry preset: $0.025).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_RATE_COMMAND_USD",
+        "rate_command_usd",
+        0.001,
+        _usd,
+        "Price of one command (Tesla: 1,000 per $1; Teslemetry preset: $0.00125).",
         _G_OWN,
     ),
 )

@@ -1,0 +1,85 @@
+"""Talking to Tesla over REST: sign-in, token refresh, one client, the ledger and the budget.
+
+Public API (everything else is private to this package)::
+
+    governor = Governor(BudgetPolicy(...), now)            # pure: when may a call go?
+    ledger = Ledger(engine)                                # one row per call, exact totals
+"""
+
+from fleetlog.sources.tesla._budget import BudgetPolicy, BudgetState, Decision, Governor, Permit
+from fleetlog.sources.tesla._exceptions import (
+    ApiError,
+    AuthError,
+    AuthFlowError,
+    BadRequest,
+    BudgetDeferred,
+    Forbidden,
+    LimitExceeded,
+    MalformedResponse,
+    MissingScopes,
+    NotSignedIn,
+    PaymentRequired,
+    PreconditionFailed,
+    RateLimited,
+    RefreshFailed,
+    RefreshTokenSpent,
+    RequestTimeout,
+    ServerError,
+    TeslaError,
+    TransportError,
+    TryLater,
+    Unauthorized,
+    UnavailableForLegalReasons,
+    UnexpectedStatus,
+    VehicleError,
+    VehicleInService,
+    VehicleNotFound,
+    VehicleUnavailable,
+    WakeNotRequested,
+    WrongRegion,
+)
+from fleetlog.sources.tesla._ledger import Ledger, LedgerEntry, LedgerTotal
+from fleetlog.sources.tesla._pricing import Category, Pricing, Rates
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "AuthFlowError",
+    "BadRequest",
+    "BudgetDeferred",
+    "BudgetPolicy",
+    "BudgetState",
+    "Category",
+    "Decision",
+    "Forbidden",
+    "Governor",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerTotal",
+    "LimitExceeded",
+    "MalformedResponse",
+    "MissingScopes",
+    "NotSignedIn",
+    "PaymentRequired",
+    "Permit",
+    "PreconditionFailed",
+    "Pricing",
+    "RateLimited",
+    "Rates",
+    "RefreshFailed",
+    "RefreshTokenSpent",
+    "RequestTimeout",
+    "ServerError",
+    "TeslaError",
+    "TransportError",
+    "TryLater",
+    "Unauthorized",
+    "UnavailableForLegalReasons",
+    "UnexpectedStatus",
+    "VehicleError",
+    "VehicleInService",
+    "VehicleNotFound",
+    "VehicleUnavailable",
+    "WakeNotRequested",
+    "WrongRegion",
+]
