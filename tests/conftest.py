@@ -8,7 +8,8 @@ Every storage test runs on SQLite and on PostgreSQL. Use the fixtures:
   PostgreSQL the session's own database, reset to empty before the test);
 * ``engine`` — :func:`fleetlog.store.make_engine` on ``db_url`` (disposed afterwards);
 * ``migrated_engine`` — ``engine`` migrated to head;
-* ``pg_url`` — the session PostgreSQL database alone (for PostgreSQL-only tests).
+* ``pg_url`` — the session PostgreSQL database alone (for PostgreSQL-only tests), and
+  ``pg_url_module``, the same emptied once per module (for modules that only read).
 
 PostgreSQL: ``FLEETLOG_TEST_PG_URL`` (a server/maintenance URL) or, by default,
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres`` (then user ``root``). One database
@@ -104,6 +105,13 @@ def pg_url(_pg_session_url: str) -> str:
     return _pg_session_url
 
 
+@pytest.fixture(scope="module")
+def pg_url_module(_pg_session_url: str) -> str:
+    """The session's PostgreSQL database, emptied once for a whole (read-only) test module."""
+    _reset_pg(_pg_session_url)
+    return _pg_session_url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> str:
     """Which database the test runs on."""
@@ -111,7 +119,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def db_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def db_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     """An empty database on `backend`."""
     if backend == "postgres":
         return str(request.getfixturevalue("pg_url"))

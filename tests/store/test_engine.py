@@ -42,7 +42,12 @@ def test_sqlite_settings_and_parent_directory(tmp_path: Path) -> None:
                 for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
             }
         assert path.exists()
-        assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 7500, "synchronous": 1}
+        assert pragma == {
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "busy_timeout": 7500,
+            "synchronous": 1,
+        }
     finally:
         engine.dispose()
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fleetlog.store import meta
 from fleetlog.store.engine import backend_of, masked_url
 from fleetlog.store.migrate import existing_tables, has_teslamate_marker, head_revision, revision_of
-from fleetlog.store.tables import FLEETLOG_TABLE_NAMES, TESLAMATE_TABLE_NAMES, table_by_name
+from fleetlog.store.tables import metadata, table_by_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,8 @@ class DatabaseStatus:
 
 
 def database_status(engine: sa.Engine, *, count_rows: bool = True) -> DatabaseStatus:
-    """Revision, ownership and (optionally) exact row counts of every known table that exists.
+    """Revision, ownership and (optionally) exact row counts of every table in
+    :data:`fleetlog.store.tables.metadata` that exists in the database.
 
     Counting is exact, so on a large PostgreSQL history it takes a moment; pass
     `count_rows=False` for a quick check.
@@ -42,7 +43,8 @@ def database_status(engine: sa.Engine, *, count_rows: bool = True) -> DatabaseSt
         recorded = meta.read_meta(conn)
         counts: dict[str, int] = {}
         if count_rows:
-            for name in existing_tables(conn, TESLAMATE_TABLE_NAMES + FLEETLOG_TABLE_NAMES):
+            known = tuple(table.name for table in metadata.sorted_tables)
+            for name in existing_tables(conn, known):
                 table = table_by_name(name)
                 counts[name] = int(
                     conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
