@@ -101,9 +101,57 @@ def run() -> None:
 
 
 @app.command()
-def sim() -> None:
-    """Run the Tesla cloud simulator (not available yet)."""
-    _not_yet("sim")
+def sim(
+    scenario: str = typer.Option(
+        "commuter-week", help="commuter-week, road-trip, city-day, cold-week or fleet."
+    ),
+    mode: str = typer.Option("fleet", help="owner, fleet, myteslamate or teslemetry."),
+    speed: float = typer.Option(1.0, help="Simulated seconds per real second."),
+    port: int = typer.Option(8780, help="Port (fleet mode: NA here, EU on port+1)."),
+    seed: int = typer.Option(1, help="Random seed: the same seed gives the same scenario."),
+    start: str = typer.Option("0", help="Where in the scenario to begin, e.g. 1d7h30m."),
+    truth_out: str = typer.Option("", help="Write the ground truth JSON here on exit."),
+    cars: int = typer.Option(10, help="Number of cars (fleet scenario)."),
+    daily_quota: int = typer.Option(0, help="Per-car daily vehicle_data quota (0 = none)."),
+    billing_limit: float = typer.Option(10.0, help="Monthly billing limit in USD (0 = none)."),
+    latency: float = typer.Option(0.0, help="Fault: seconds added to every API answer."),
+    error_rate: float = typer.Option(0.0, help="Fault: share of API answers that are 5xx."),
+    drop_rate: float = typer.Option(0.0, help="Fault: share of API requests dropped."),
+    malformed_rate: float = typer.Option(0.0, help="Fault: share of 200s with a cut-off body."),
+) -> None:
+    """Run the Tesla cloud simulator on loopback and print the variables that point at it."""
+    from pathlib import Path
+
+    from fleetlog.sim.command import SimSettings, parse_offset, run
+    from fleetlog.sim.server import Faults
+    from fleetlog.sim.world import MODES
+
+    if mode not in MODES:
+        typer.echo(f"fleetlog sim: unknown mode {mode!r}; choose {', '.join(MODES)}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        offset = parse_offset(start)
+    except ValueError as exc:
+        typer.echo(f"fleetlog sim: --start: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    settings = SimSettings(
+        scenario=scenario,
+        mode=next(m for m in MODES if m == mode),
+        speed=speed,
+        port=port,
+        seed=seed,
+        cars=cars,
+        start=offset,
+        truth_out=Path(truth_out) if truth_out else None,
+        daily_data_quota=daily_quota or None,
+        billing_limit_usd=billing_limit or None,
+        faults=Faults(latency, error_rate, drop_rate, malformed_rate, seed),
+    )
+    try:
+        run(settings)
+    except ValueError as exc:
+        typer.echo(f"fleetlog sim: {exc}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 @app.command()
