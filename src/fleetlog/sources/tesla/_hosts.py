@@ -237,7 +237,8 @@ def resolve_profile(settings: Any, access_token: str | None = None) -> Profile:
         raise ValueError("FLEETLOG_PROVIDER=owner cannot be combined with TOKEN")
 
     host = urlsplit(api_base).hostname or ""
-    owner_api = host.startswith("owner-api.")
+    # The Owner API is not billed; the Fleet API is, and so is every provider behind it.
+    priced = mode is not Mode.OWNER and not host.startswith("owner-api.")
     rate_attrs = ("rate_data_usd", "rate_wake_usd", "rate_command_usd")
     if any(settings.sources.get(a) == "env" for a in rate_attrs):
         rates = Rates(
@@ -255,7 +256,7 @@ def resolve_profile(settings: Any, access_token: str | None = None) -> Profile:
         issuer=issuer,
         client_id=client_id,
         refresh_style=RefreshStyle.FORM if mode is Mode.FLEET else RefreshStyle.JSON,
-        pricing=Pricing(rates=rates, priced=not owner_api),
+        pricing=Pricing(rates=rates, priced=priced),
         provider_token=provider_token,
         token_in_query=bool(settings.token_in_query),
     )

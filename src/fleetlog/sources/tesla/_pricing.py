@@ -73,15 +73,18 @@ class Pricing:
     rates: Rates = TESLA_RATES
     priced: bool = True
 
-    def billed(self, category: Category, status: int | None) -> bool:
+    def billed(self, category: Category, status: int | None, *, app_disabled: bool = False) -> bool:
         """Tesla's rule: an answer below 500 on a priced endpoint is billed.
 
-        A call without an answer (timeout, reset) is recorded as not billed: fleetlog
-        cannot know, and counting it would make the ledger disagree with the bill in
-        the common case where the request never arrived.
+        Three exceptions, where Tesla has nobody or nothing to bill: a call without an
+        answer (timeout, reset: most never arrived), a 401 (the token did not identify
+        an app) and a 403 ``EXCEEDED_LIMIT`` (the app is disabled for over-spending).
         """
-        return self.priced and category is not Category.NONE and status is not None and status < 500
+        if not self.priced or category is Category.NONE or status is None:
+            return False
+        return status < 500 and status != 401 and not app_disabled
 
-    def cost(self, category: Category, status: int | None) -> int:
+    def cost(self, category: Category, status: int | None, *, app_disabled: bool = False) -> int:
         """Micro-dollars this call costs."""
-        return self.rates.of(category) if self.billed(category, status) else 0
+        billed = self.billed(category, status, app_disabled=app_disabled)
+        return self.rates.of(category) if billed else 0
