@@ -117,7 +117,9 @@ def upgrade() -> None:
 
     if adopt:
         # TeslaMate owns every other table, type and function here: touch none of them.
-        md.create_all(conn, tables=[md.tables[n] for n in FLEETLOG_TABLES], checkfirst=False)
+        # Table.create, not MetaData.create_all: the latter also creates the metadata's enums.
+        for name in FLEETLOG_TABLES:
+            md.tables[name].create(conn)
         meta.write_meta(conn, meta.SCHEMA_OWNER, meta.OWNER_TESLAMATE)
         meta.write_meta(conn, meta.ADOPTED_AT, _now().isoformat())
         meta.write_meta(conn, meta.INSTANCE_ID, uuid.uuid4().hex)
@@ -148,7 +150,8 @@ def downgrade() -> None:
     recorded = meta.read_meta(conn)
 
     if recorded.get(meta.SCHEMA_OWNER) == meta.OWNER_TESLAMATE:
-        md.drop_all(conn, tables=[md.tables[n] for n in FLEETLOG_TABLES], checkfirst=True)
+        for name in reversed(FLEETLOG_TABLES):
+            md.tables[name].drop(conn, checkfirst=True)
         return
 
     if pg:
