@@ -1,0 +1,1126 @@
+"""The car machine: one car's logbook logic as a pure function.
+
+Rules of this file
+------------------
+* Everything that decides what a car is doing lives here, or in the pure
+  modules it calls (``policy`` for what to fetch and when, ``blockers`` for
+  sleep). Nothing here awaits, reads a clock, or touches a database: time
+  arrives as ``now``, the world as events, and every wish leaves as an effect.
+* This file does not know which source spoke. An observation is an
+  observation; only the *feed* (none, stream, telemetry) changes how much the
+  machine may trust pushed data and how much it must pay REST to fill in.
+* A phase changes only through :func:`_go`, which looks the change up in
+  :data:`TRANSITIONS`. A change not in the table raises, so the table (and the
+  diagram ``docs/machine.md`` draws from it) is the whole truth about phases.
+
+Theory of operation
+-------------------
+A car is always in one :class:`Phase`. At boot it is ``start``: the machine asks
+the free endpoint whether the car is awake. Asleep or offline, it writes a
+``states`` row and watches with the free endpoint only. Awake, it takes one
+full snapshot (polling only: always; with a feed: for identity, or rarely),
+writes an ``online`` row and a position, and evaluates the snapshot: an update
+installing, the shift in D/N/R, or a charge starting each lead into their
+phase; otherwise it tries to let the car sleep (``suspended``) unless a
+blocker says someone is at the car.
+
+Leaving driving, charging or updating always goes back through ``start``,
+which re-evaluates the same event: a car that stops and plugs in at once
+closes the drive and opens the charge in one step. ``start`` also settles what
+a crash left open (the executor restores open refs into the initial state):
+a drive or charge still going on resumes under its ref, one that ended is
+closed with the data now at hand.
+
+The machine allocates refs for the rows it opens; the executor maps refs to
+database ids. Fetches are *scheduled*: each :class:`ScheduleFetch` replaces
+the one pending, so "the next look at this car" is always a single time, and a
+pushed feed can push a watchdog fetch ahead of itself by re-scheduling it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from fleetlog.logbook.aggregates import PHANTOM_DISTANCE_KM
+from fleetlog.logbook.records import ChargeSample, Position
+from fleetlog.model.observation import Connectivity, Observation, VehicleState
+from fleetlog.vehicle import policy
+from fleetlog.vehicle.blockers import suspend_blocker
+from fleetlog.vehicle.effects import (
+    AddChargeSample,
+    CancelTimer,
+    CancelUpdate,
+    CloseChargingProcess,
+    CloseDrive,
+    CloseUpdate,
+    CommandResult,
+    ConnectStream,
+    DisconnectStream,
+    DropDrive,
+    Effect,
+    InsertPosition,
+    Log,
+    OpenChargingProcess,
+    OpenDrive,
+    OpenUpdate,
+    PublishSummary,
+    ScheduleFetch,
+    SetTimer,
+    StartState,
+    StateStatus,
+)
+from fleetlog.vehicle.events import (
+    Boot,
+    CarConnectivity,
+    Command,
+    Event,
+    FetchedFull,
+    FetchedLight,
+    FetchError,
+    FetchFailed,
+    FetchKind,
+    Observed,
+    SettingsChanged,
+    StreamConnected,
+    StreamDisconnected,
+    TimerFired,
+    TimerKind,
+    UserCommand,
+)
+from fleetlog.vehicle.phase import Phase, Probe
+from fleetlog.vehicle.settings import CarSettings, Feed, Timing
+from fleetlog.vehicle.summary import summary
+from fleetlog.vehicle.versions import is_newer
+
+DRIVING_SHIFTS: Final = frozenset({"D", "N", "R"})
+CHARGING_NOW: Final = frozenset({"Starting", "Charging"})
+
+
+class Trigger(StrEnum):
+    """Why a phase changes; the value labels the diagram's arrows."""
+
+    ASLEEP = "asleep"
+    OFFLINE = "offline"
+    ONLINE = "online"
+    INSTALLING = "update installing"
+    SHIFT_DRIVE = "shift D/N/R"
+    CHARGE_STARTED = "Starting/Charging"
+    IDLE = "idle, no blocker"
+    SUSPEND = "suspend logging"
+    RESUME = "resume logging"
+    USAGE = "activity seen"
+    PARKED = "shift P/none"
+    IN_SERVICE = "in service"
+    CHARGED_OFFLINE = "back, range gained"
+    LONG_OFFLINE = "back after ≥ 15 min"
+    CHARGE_ENDED = "other charging state"
+    UPDATE_DONE = "update done"
+    UPDATE_CANCELLED = "update cancelled"
+
+
+P, T = Phase, Trigger
+
+TRANSITIONS: Final[dict[tuple[Phase, Trigger], Phase]] = {
+    # start decides; it also resumes what a crash left open
+    (P.START, T.ASLEEP): P.ASLEEP,
+    (P.START, T.OFFLINE): P.OFFLINE,
+    (P.START, T.ONLINE): P.ONLINE,
+    (P.START, T.SHIFT_DRIVE): P.DRIVING,
+    (P.START, T.CHARGE_STARTED): P.CHARGING,
+    (P.START, T.INSTALLING): P.UPDATING,
+    # online: checked in this order on every full snapshot
+    (P.ONLINE, T.INSTALLING): P.UPDATING,
+    (P.ONLINE, T.SHIFT_DRIVE): P.DRIVING,
+    (P.ONLINE, T.CHARGE_STARTED): P.CHARGING,
+    (P.ONLINE, T.IDLE): P.SUSPENDED,
+    (P.ONLINE, T.SUSPEND): P.SUSPENDED,
+    (P.ONLINE, T.ASLEEP): P.START,
+    (P.ONLINE, T.OFFLINE): P.START,
+    # driving
+    (P.DRIVING, T.PARKED): P.START,
+    (P.DRIVING, T.ASLEEP): P.START,
+    (P.DRIVING, T.OFFLINE): P.START,
+    (P.DRIVING, T.IN_SERVICE): P.START,
+    (P.DRIVING, T.CHARGED_OFFLINE): P.START,
+    (P.DRIVING, T.LONG_OFFLINE): P.START,
+    # charging
+    (P.CHARGING, T.CHARGE_ENDED): P.START,
+    (P.CHARGING, T.ASLEEP): P.START,
+    # updating
+    (P.UPDATING, T.UPDATE_DONE): P.START,
+    (P.UPDATING, T.UPDATE_CANCELLED): P.START,
+    (P.UPDATING, T.ASLEEP): P.START,
+    # asleep / offline
+    (P.ASLEEP, T.ONLINE): P.START,
+    (P.ASLEEP, T.OFFLINE): P.START,
+    (P.OFFLINE, T.ONLINE): P.START,
+    (P.OFFLINE, T.ASLEEP): P.START,
+    # suspended: watching, not calling
+    (P.SUSPENDED, T.ASLEEP): P.START,
+    (P.SUSPENDED, T.OFFLINE): P.START,
+    (P.SUSPENDED, T.SHIFT_DRIVE): P.DRIVING,
+    (P.SUSPENDED, T.USAGE): P.ONLINE,
+    (P.SUSPENDED, T.RESUME): P.ONLINE,
+}
+"""Every phase change the machine can make: (from, trigger) → to."""
+
+
+class Link(StrEnum):
+    """How a car answers during a drive (TeslaMate: available, {unavailable, n}, {offline, _})."""
+
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDriveRow:
+    ref: int
+    started_at: datetime
+    positions: int = 0
+    start_odometer_km: float | None = None
+    last_odometer_km: float | None = None
+    last_at: datetime | None = None  # the car's time of the newest drive data (for the timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChargeRow:
+    ref: int
+    started_at: datetime
+    samples: int = 0
+    last_sample_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenUpdateRow:
+    ref: int
+    started_at: datetime
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStateRow:
+    ref: int
+    status: StateStatus
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CarState:
+    """Everything the machine remembers about one car between events."""
+
+    vin: str
+    settings: CarSettings = field(default_factory=CarSettings)
+    timing: Timing = field(default_factory=Timing)
+    feed: Feed = Feed.NONE
+    phase: Phase = Phase.START
+    since: datetime | None = None
+    snapshot: VehicleState = field(default_factory=VehicleState)
+    seen: bool = False
+    rest_at: datetime | None = None  # car time of the newest vehicle_data (stale-data guard)
+    last_full_at: datetime | None = None  # our time of the newest vehicle_data
+    identity_known: bool = False
+    parked: VehicleState | None = None  # the last snapshot while parked (late drive start)
+    parked_at: datetime | None = None
+    last_used: datetime | None = None
+    stream_up: bool = False
+    stream_on: bool = False  # whether we asked for the stream (ConnectStream sent)
+    probe: Probe = Probe.IDLE
+    state_row: OpenStateRow | None = None
+    drive: OpenDriveRow | None = None
+    link: Link = Link.AVAILABLE
+    link_misses: int = 0
+    before_offline: VehicleState | None = None
+    charge: OpenChargeRow | None = None
+    update: OpenUpdateRow | None = None
+    last_update_version: str | None = None
+    sleep_poll: float | None = None  # fast polling after "resume logging" (1 s doubling)
+    errors: int = 0
+    next_ref: int = 1
+
+    @property
+    def link_lost(self) -> bool:
+        return self.link is Link.OFFLINE
+
+
+# --- the step ---------------------------------------------------------------------------
+
+
+def step(state: CarState, event: Event, now: datetime) -> tuple[CarState, list[Effect]]:
+    """Apply one event at `now`: the car's next state and what the world must do."""
+    fx: list[Effect] = []
+    match event:
+        case Boot():
+            new = _boot(state, now, fx)
+        case FetchedFull(observation=obs):
+            new = _on_full(state, obs, now, fx)
+        case FetchedLight(observation=obs):
+            new = _on_light(state, obs, now, fx)
+        case FetchFailed():
+            new = _on_failed(state, event, now, fx)
+        case Observed(observation=obs, full_frame=full_frame):
+            new = _on_pushed(state, obs, full_frame, now, fx)
+        case CarConnectivity(connectivity=c):
+            new = _on_connectivity(state, c, now, fx)
+        case StreamConnected():
+            new = replace(state, stream_up=True)
+        case StreamDisconnected():
+            new = _on_stream_down(state, now, fx)
+        case TimerFired(timer=timer):
+            new = _on_timer(state, timer, now, fx)
+        case UserCommand(command=command):
+            new = _on_command(state, command, now, fx)
+        case SettingsChanged(settings=settings):
+            new = replace(state, settings=settings)
+    if new.phase is not state.phase or new.snapshot != state.snapshot or isinstance(event, Boot):
+        fx.append(PublishSummary(summary(new)))
+    return new, fx
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def _go(s: CarState, trigger: Trigger, now: datetime, fx: list[Effect]) -> CarState:
+    target = TRANSITIONS.get((s.phase, trigger))
+    if target is None:
+        raise AssertionError(f"no transition from {s.phase} on {trigger!r}")
+    fx.append(Log("transition", fields={"from": s.phase.value, "to": target.value, "on": trigger}))
+    s = replace(s, phase=target, since=now)
+    # start is transient (it decides within the same step): no stream flapping through it
+    return s if target is P.START else _sync_stream(s, fx)
+
+
+def _sync_stream(s: CarState, fx: list[Effect]) -> CarState:
+    wanted = policy.stream_wanted(s.feed, s.phase, s.probe)
+    if wanted and not s.stream_on:
+        fx.append(ConnectStream())
+        return replace(s, stream_on=True)
+    if not wanted and s.stream_on:
+        fx.append(DisconnectStream())
+        return replace(s, stream_on=False, stream_up=False)
+    return s
+
+
+def _ref(s: CarState) -> tuple[CarState, int]:
+    return replace(s, next_ref=s.next_ref + 1), s.next_ref
+
+
+def _schedule(
+    s: CarState, kind: FetchKind, seconds: float, now: datetime, fx: list[Effect], reason: str
+) -> None:
+    # The one guard that keeps vehicle_data away from a sleeping car, whatever called.
+    if kind is FetchKind.FULL and s.phase in (P.ASLEEP, P.OFFLINE) and s.probe is not Probe.REAL:
+        kind = FetchKind.LIGHT
+    delay = max(seconds, s.timing.minimum)
+    fx.append(ScheduleFetch(kind, now + timedelta(seconds=delay), reason))
+
+
+def _start_state(s: CarState, status: StateStatus, at: datetime, fx: list[Effect]) -> CarState:
+    if s.state_row is not None and s.state_row.status is status:
+        return s
+    s, ref = _ref(s)
+    closes = s.state_row.ref if s.state_row else None
+    if s.state_row is not None and at < s.state_row.since:
+        at = s.state_row.since  # a states row never has a negative duration
+    fx.append(StartState(ref, status, at, closes))
+    return replace(s, state_row=OpenStateRow(ref, status, at))
+
+
+def _position(s: CarState, at: datetime, vs: VehicleState) -> Position | None:
+    if vs.latitude is None or vs.longitude is None:
+        # a telemetry delta without location still belongs where the car is
+        vs = replace(vs, latitude=s.snapshot.latitude, longitude=s.snapshot.longitude)
+    return Position.of(at, vs)
+
+
+def _insert_position(
+    s: CarState, at: datetime, vs: VehicleState, fx: list[Effect], *, in_drive: bool = True
+) -> CarState:
+    pos = _position(s, at, vs)
+    if pos is None:
+        return s
+    drive = s.drive if in_drive else None
+    fx.append(InsertPosition(pos, drive.ref if drive else None))
+    if drive is None:
+        return s
+    odo = pos.odometer
+    drive = replace(
+        drive,
+        positions=drive.positions + 1,
+        start_odometer_km=drive.start_odometer_km if drive.start_odometer_km is not None else odo,
+        last_odometer_km=odo if odo is not None else drive.last_odometer_km,
+        last_at=max(at, drive.last_at) if drive.last_at else at,
+    )
+    return replace(s, drive=drive)
+
+
+def _remember_parked(s: CarState, at: datetime) -> CarState:
+    if s.snapshot.shift_state in DRIVING_SHIFTS or s.snapshot.odometer_km is None:
+        return s
+    return replace(s, parked=s.snapshot, parked_at=at)
+
+
+def _merge(s: CarState, vs: VehicleState, *, authoritative_shift: bool) -> CarState:
+    snap = s.snapshot.merged(vs)
+    if authoritative_shift and snap.shift_state != vs.shift_state:
+        snap = replace(snap, shift_state=vs.shift_state)
+    identity = s.identity_known or vs.car_type is not None or vs.car_version is not None
+    return replace(s, snapshot=snap, seen=True, identity_known=identity)
+
+
+# --- drives -----------------------------------------------------------------------------
+
+
+def _open_drive(
+    s: CarState, at: datetime, vs: VehicleState, now: datetime, fx: list[Effect]
+) -> CarState:
+    s, ref = _ref(s)
+    p, p_at, seen_odo = s.parked, s.parked_at, vs.odometer_km or s.snapshot.odometer_km
+    late = (
+        p is not None
+        and p_at is not None
+        and p.odometer_km is not None
+        and seen_odo is not None
+        and policy.usable_parked(p_at, p.odometer_km, at, seen_odo)
+        and seen_odo - p.odometer_km >= PHANTOM_DISTANCE_KM
+    )
+    if late and p is not None and p_at is not None and p.odometer_km is not None:
+        assert seen_odo is not None
+        start_at = policy.estimated_drive_start(p_at, p.odometer_km, at, seen_odo)
+        start = _position(s, start_at, p)
+    else:
+        start_at, start = at, _position(s, at, vs)
+    if start is None:
+        fx.append(Log("drive without a location yet", "warning", {"ref": ref}))
+        start = Position(date=start_at, latitude=0.0, longitude=0.0, odometer=seen_odo)
+    fx.append(OpenDrive(ref, start, late=late))
+    s = replace(s, drive=OpenDriveRow(ref, start_at), link=Link.AVAILABLE, link_misses=0)
+    s = _insert_position(s, start_at, p if late and p is not None else vs, fx)
+    if late:
+        s = _insert_position(s, at, vs, fx)
+    return replace(s, last_used=now)
+
+
+def _close_drive(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> CarState:
+    d = s.drive
+    if d is None:
+        return s
+    distance = (
+        None
+        if d.start_odometer_km is None or d.last_odometer_km is None
+        else d.last_odometer_km - d.start_odometer_km
+    )
+    if d.positions < 2 or distance is None or distance < PHANTOM_DISTANCE_KM:
+        fx.append(DropDrive(d.ref, f"phantom ({reason})"))
+    else:
+        end = max(at, d.last_at) if d.last_at else at
+        fx.append(CloseDrive(d.ref, end, reason, d.start_odometer_km, d.last_odometer_km))
+    return replace(s, drive=None, link=Link.AVAILABLE, link_misses=0, before_offline=None)
+
+
+# --- charges ----------------------------------------------------------------------------
+
+
+def _open_charge(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
+    s, ref = _ref(s)
+    fx.append(OpenChargingProcess(ref, at, _position(s, at, s.snapshot)))
+    s = replace(s, charge=OpenChargeRow(ref, at))
+    return _charge_sample(s, at, fx)
+
+
+def _charge_sample(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
+    c = s.charge
+    if c is None:
+        return s
+    fx.append(AddChargeSample(c.ref, ChargeSample.of(at, s.snapshot)))
+    return replace(s, charge=replace(c, samples=c.samples + 1, last_sample_at=at))
+
+
+def _close_charge(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> CarState:
+    c = s.charge
+    if c is None:
+        return s
+    fx.append(CloseChargingProcess(c.ref, max(at, c.started_at), reason))
+    return replace(s, charge=None)
+
+
+def _synthesise_charge(
+    s: CarState,
+    before: VehicleState,
+    before_at: datetime,
+    after: VehicleState,
+    after_at: datetime,
+    fx: list[Effect],
+) -> CarState:
+    """A charge made while the car was out of reach, from the snapshots either side."""
+    s, ref = _ref(s)
+    fx.append(OpenChargingProcess(ref, before_at, _position(s, after_at, after), synthesised=True))
+    zeroed = {"charger_power_kw": None, "charge_energy_added_kwh": None}
+    fx.append(AddChargeSample(ref, ChargeSample.of(before_at, replace(before, **zeroed))))
+    fx.append(AddChargeSample(ref, ChargeSample.of(after_at, replace(after, **zeroed))))
+    fx.append(CloseChargingProcess(ref, after_at, "charged while offline"))
+    return s
+
+
+# --- boot -------------------------------------------------------------------------------
+
+
+def _boot(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
+    s = replace(s, phase=P.START, since=now, probe=Probe.IDLE, last_used=now)
+    # The free endpoint first, always: the car may be asleep and must stay so.
+    _schedule(s, FetchKind.LIGHT, 0, now, fx, "boot")
+    return s
+
+
+# --- full snapshots ---------------------------------------------------------------------
+
+
+def _on_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    if s.rest_at is not None and obs.at < s.rest_at:
+        fx.append(Log("stale vehicle_data discarded", "warning", {"at": obs.at.isoformat()}))
+        _schedule(s, FetchKind.FULL, s.timing.start, now, fx, "stale data")
+        return s
+    s = _merge(s, obs.state, authoritative_shift=True)
+    s = replace(s, rest_at=obs.at, last_full_at=now, errors=0)
+    if s.phase in (P.ASLEEP, P.OFFLINE):
+        s = _go(s, T.ONLINE, now, fx)
+    if s.phase is P.START:
+        return _start_full(s, obs, now, fx, fresh=True)
+    if s.phase is P.ONLINE:
+        return _online_full(s, obs, now, fx)
+    if s.phase is P.SUSPENDED:
+        return _suspended_full(s, obs, now, fx)
+    if s.phase is P.DRIVING:
+        return _driving_full(s, obs, now, fx)
+    if s.phase is P.CHARGING:
+        return _charging_full(s, obs, now, fx)
+    return _updating_full(s, obs, now, fx)
+
+
+def _start_full(
+    s: CarState, obs: Observation, now: datetime, fx: list[Effect], *, fresh: bool
+) -> CarState:
+    """``start`` with the car awake: settle leftovers, write online, evaluate."""
+    vs, at = s.snapshot, obs.at
+    s = replace(s, probe=Probe.IDLE, sleep_poll=None)
+    fx.append(CancelTimer(TimerKind.PROBE))
+    s = _synchronize_updates(s, at, fx)
+    s = _start_state(s, StateStatus.ONLINE, at, fx)
+    # What a crash (or the previous phase) left open is resumed or closed here.
+    if s.drive is not None:
+        if vs.shift_state in DRIVING_SHIFTS:
+            s = _go(s, T.SHIFT_DRIVE, now, fx)
+            return _driving_full(s, obs, now, fx)
+        s = _insert_position(s, at, obs.state, fx)
+        s = _close_drive(s, at, "parked", fx)
+    if s.charge is not None:
+        if vs.charging_state in CHARGING_NOW:
+            s = _go(s, T.CHARGE_STARTED, now, fx)
+            return _charging_full(s, obs, now, fx)
+        s = _charge_sample(s, at, fx)
+        s = _close_charge(s, at, vs.charging_state or "stopped", fx)
+    if s.update is not None:
+        if vs.update_status == "installing":
+            s = _go(s, T.INSTALLING, now, fx)
+            return _updating_full(s, obs, now, fx)
+        s = _close_update(s, at, fx)
+    if fresh and vs.shift_state not in DRIVING_SHIFTS:  # a drive inserts its own
+        s = _insert_position(s, at, obs.state, fx, in_drive=False)
+    s = _remember_parked(s, at)
+    s = replace(s, last_used=now)
+    s = _go(s, T.ONLINE, now, fx)
+    fx.append(SetTimer(TimerKind.POSITION, now + timedelta(seconds=s.timing.position_every)))
+    return _online_full(s, obs, now, fx)
+
+
+def _online_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    """The online checks, in TeslaMate's order: update, drive, charge, sleep."""
+    vs, at = s.snapshot, obs.at
+    if vs.update_status == "installing":
+        return _begin_update(s, at, now, fx)
+    if vs.shift_state in DRIVING_SHIFTS:
+        s = _open_drive(s, at, obs.state, now, fx)
+        s = _go(s, T.SHIFT_DRIVE, now, fx)
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "driving")
+        return s
+    if vs.charging_state in CHARGING_NOW:
+        return _begin_charge(s, at, now, fx)
+    s = _remember_parked(s, at)
+    return _try_suspend(s, now, fx)
+
+
+def _begin_update(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
+    s, ref = _ref(s)
+    fx.append(OpenUpdate(ref, at, s.snapshot.update_version))
+    s = replace(s, update=OpenUpdateRow(ref, at, s.snapshot.update_version))
+    s = _go(s, T.INSTALLING, now, fx)
+    _schedule(s, FetchKind.FULL, s.timing.updating, now, fx, "updating")
+    return s
+
+
+def _begin_charge(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
+    s = _open_charge(s, at, fx)
+    s = _go(s, T.CHARGE_STARTED, now, fx)
+    s = replace(s, last_used=now)
+    _schedule(s, FetchKind.FULL, _charging_poll(s, first=True), now, fx, "charging")
+    fx.append(SetTimer(TimerKind.POSITION, now + timedelta(seconds=s.timing.position_every)))
+    return s
+
+
+def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
+    """Let an idle car fall asleep: stop calling vehicle_data unless a blocker holds."""
+    streaming = policy.streaming(s.feed, s.stream_up)
+    kind = policy.online_poll_kind(s.feed, s.stream_up)
+    blocker = suspend_blocker(s.snapshot, s.settings, streaming=streaming)
+    if blocker is not None:
+        if blocker.resets_idle:
+            s = replace(s, last_used=now)
+        fx.append(Log("cannot suspend", "debug", {"reason": blocker.reason}))
+        _schedule(s, kind, blocker.retry_s, now, fx, blocker.reason)
+        return s
+    idle_for = now - (s.last_used or now)
+    if idle_for >= policy.idle_threshold(s.settings, s.timing, streaming=streaming):
+        return _suspend(s, T.IDLE, now, fx)
+    _schedule(s, kind, policy.idle_poll(s.timing, streaming=streaming), now, fx, "idle")
+    return s
+
+
+def _suspend(s: CarState, trigger: Trigger, now: datetime, fx: list[Effect]) -> CarState:
+    s = _insert_position(s, now, s.snapshot, fx, in_drive=False)
+    s = _go(s, trigger, now, fx)
+    period = policy.suspend_period(
+        s.settings, s.timing, streaming=policy.streaming(s.feed, s.stream_up)
+    )
+    _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
+    return s
+
+
+def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    vs = s.snapshot
+    busy = (
+        vs.update_status == "installing"
+        or vs.shift_state in DRIVING_SHIFTS
+        or vs.charging_state in CHARGING_NOW
+    )
+    streaming = policy.streaming(s.feed, s.stream_up)
+    blocker = suspend_blocker(vs, s.settings, streaming=streaming)
+    if busy or (blocker is not None and blocker.resets_idle):
+        s = replace(s, last_used=now)
+        s = _go(s, T.USAGE, now, fx)
+        return _online_full(s, obs, now, fx)
+    fx.append(Log("still online, falling asleep again", "debug"))
+    period = policy.suspend_period(s.settings, s.timing, streaming=streaming)
+    _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
+    return s
+
+
+def _driving_poll(s: CarState) -> float:
+    return policy.driving_poll(s.feed, s.stream_up, s.timing)
+
+
+def _charging_poll(s: CarState, *, first: bool = False) -> float:
+    if first and s.feed is Feed.NONE:
+        return s.timing.charging_min
+    return policy.charging_poll(s.feed, s.stream_up, s.snapshot.charger_power_kw, s.timing)
+
+
+def _driving_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    vs, at = s.snapshot, obs.at
+    if s.link is not Link.AVAILABLE or s.drive is None:
+        return _back_from_offline(s, obs, now, fx)
+    if obs.state.latitude is None and obs.state.shift_state is None:
+        fx.append(Log("vehicle_data without drive_state", "warning"))
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "no drive_state")
+        return s
+    s = _insert_position(s, at, obs.state, fx)
+    if vs.shift_state in DRIVING_SHIFTS:
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "driving")
+        return replace(s, last_used=now)
+    s = _close_drive(s, at, "parked", fx)
+    s = _go(s, T.PARKED, now, fx)
+    return _start_full(s, obs, now, fx, fresh=False)
+
+
+def _back_from_offline(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    """The car answers again after an offline spell during a drive."""
+    at, d = obs.at, s.drive
+    last_at = d.last_at if d and d.last_at else (s.rest_at or at)
+    offline_for = at - last_at
+    before = s.before_offline or s.snapshot
+    long_gone = offline_for >= timedelta(minutes=s.timing.drive_timeout_min)
+    if policy.offline_charge_detected(before, s.snapshot, offline_for):
+        s = _close_drive(s, last_at, "offline", fx)
+        s = _synthesise_charge(s, before, last_at, s.snapshot, at, fx)
+        s = _go(s, T.CHARGED_OFFLINE, now, fx)
+        return _start_full(s, obs, now, fx, fresh=True)
+    if d is None or long_gone:
+        s = _close_drive(s, last_at, "offline", fx)
+        s = _go(s, T.LONG_OFFLINE, now, fx)
+        return _start_full(s, obs, now, fx, fresh=True)
+    fx.append(Log("drive resumed after offline", fields={"offline_s": offline_for.seconds}))
+    s = replace(s, link=Link.AVAILABLE, link_misses=0, before_offline=None)
+    s = _sync_stream(s, fx)
+    return _driving_full(s, obs, now, fx)
+
+
+def _driving_unreachable(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
+    """An offline answer during a drive: retry fast, then slowly; close after 15 min."""
+    t = s.timing
+    if s.drive is None:
+        # the drive timed out already; a further offline ends the driving phase
+        s = _go(s, T.OFFLINE, now, fx)
+        return _start_light(s, Connectivity.OFFLINE, now, now, fx)
+    if s.link is Link.AVAILABLE:
+        s = replace(s, link=Link.UNAVAILABLE, link_misses=0, before_offline=s.snapshot)
+    else:
+        misses = s.link_misses + 1
+        link = Link.OFFLINE if misses >= t.drive_offline_retries else s.link
+        s = replace(s, link=link, link_misses=misses)
+    d = s.drive
+    assert d is not None
+    last = d.last_at or d.started_at
+    if now - last >= timedelta(minutes=t.drive_timeout_min):
+        fx.append(Log("drive timed out while offline", "warning", {"ref": d.ref}))
+        before = s.before_offline
+        s = _close_drive(s, last, "timeout", fx)
+        s = replace(s, link=Link.OFFLINE, before_offline=before)
+    # Watch for the car's return on the free endpoint; vehicle_data only once it answers.
+    poll = t.drive_offline_retry if s.link is Link.UNAVAILABLE else t.drive_offline_poll
+    _schedule(s, FetchKind.LIGHT, poll, now, fx, "driving, offline")
+    return s
+
+
+def _charging_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    vs, at = s.snapshot, obs.at
+    if vs.charging_state in CHARGING_NOW:
+        s = _charge_sample(s, at, fx)
+        _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "charging")
+        return replace(s, last_used=now)
+    return _end_charge(s, at, vs.charging_state or "stopped", now, fx, obs)
+
+
+def _end_charge(
+    s: CarState,
+    at: datetime,
+    reason: str,
+    now: datetime,
+    fx: list[Effect],
+    obs: Observation | None,
+) -> CarState:
+    s = _insert_position(s, at, s.snapshot, fx, in_drive=False)
+    s = _charge_sample(s, at, fx)
+    s = _close_charge(s, at, reason, fx)
+    s = _go(s, T.CHARGE_ENDED, now, fx)
+    if obs is not None:
+        return _start_full(s, obs, now, fx, fresh=False)
+    return _start_pushed(s, at, now, fx)
+
+
+def _updating_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    status = s.snapshot.update_status
+    if status == "installing":
+        _schedule(s, FetchKind.FULL, s.timing.updating, now, fx, "updating")
+        return s
+    u = s.update
+    if status == "available" and u is not None:
+        fx.append(CancelUpdate(u.ref))
+        s = replace(s, update=None)
+        s = _go(s, T.UPDATE_CANCELLED, now, fx)
+    else:
+        s = _close_update(s, obs.at, fx)
+        s = _go(s, T.UPDATE_DONE, now, fx)
+    return _start_full(s, obs, now, fx, fresh=False)
+
+
+def _close_update(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
+    u = s.update
+    if u is None:
+        return s
+    version = s.snapshot.car_version or u.version
+    fx.append(CloseUpdate(u.ref, max(at, u.started_at), version))
+    latest = version if version and is_newer(version, s.last_update_version) else None
+    return replace(s, update=None, last_update_version=latest or s.last_update_version)
+
+
+def _synchronize_updates(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
+    """A car_version newer than the last recorded update is an update we missed."""
+    version = s.snapshot.car_version
+    if version is None or s.update is not None:
+        return s
+    if s.last_update_version is not None and not is_newer(version, s.last_update_version):
+        return s
+    s, ref = _ref(s)
+    fx.append(OpenUpdate(ref, at, version))
+    fx.append(CloseUpdate(ref, at, version))
+    return replace(s, last_update_version=version)
+
+
+# --- light answers (the free endpoint) --------------------------------------------------
+
+
+def _on_light(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
+    c = obs.state.connectivity
+    light = VehicleState(display_name=obs.state.display_name, in_service=obs.state.in_service)
+    s = replace(s, snapshot=s.snapshot.merged(light), errors=0)
+    if c is None:
+        _schedule(s, FetchKind.LIGHT, s.timing.start, now, fx, "unknown connectivity")
+        return s
+    if obs.state.in_service and c is Connectivity.ONLINE:
+        return _in_service(s, now, fx)
+    return _connectivity(s, c, obs.at, now, fx)
+
+
+def _connectivity(
+    s: CarState, c: Connectivity, at: datetime, now: datetime, fx: list[Effect]
+) -> CarState:
+    """What the free endpoint's answer means in each phase."""
+    sleeping = c is not Connectivity.ONLINE
+    trigger = T.ASLEEP if c is Connectivity.ASLEEP else T.OFFLINE
+    phase = s.phase
+    if phase is P.START:
+        return _start_light(s, c, at, now, fx)
+    if phase is P.DRIVING:
+        if c is Connectivity.ASLEEP:
+            s = _close_drive(s, (s.drive.last_at if s.drive else None) or at, "asleep", fx)
+            s = _go(s, T.ASLEEP, now, fx)
+            return _start_light(s, c, at, now, fx)
+        if c is Connectivity.OFFLINE:
+            return _driving_unreachable(s, now, fx)
+        _schedule(s, FetchKind.FULL, 0, now, fx, "driving, answering again")
+        return s
+    if phase is P.CHARGING:
+        if c is Connectivity.ASLEEP:
+            s = _charge_sample(s, at, fx)
+            s = _close_charge(s, at, "aborted", fx)
+            s = _go(s, T.ASLEEP, now, fx)
+            return _start_light(s, c, at, now, fx)
+        if c is Connectivity.OFFLINE:
+            _schedule(s, FetchKind.LIGHT, s.timing.charging_offline_poll, now, fx, "charging")
+            return s
+        _schedule(s, FetchKind.FULL, 0, now, fx, "charging")
+        return s
+    if phase is P.UPDATING:
+        if c is Connectivity.ASLEEP:
+            s = _go(s, T.ASLEEP, now, fx)
+            return _start_light(s, c, at, now, fx)
+        kind = FetchKind.LIGHT if sleeping else FetchKind.FULL
+        _schedule(s, kind, s.timing.charging_offline_poll, now, fx, "updating")
+        return s
+    if phase in (P.ONLINE, P.SUSPENDED):
+        if sleeping:
+            s = _go(s, trigger, now, fx)
+            return _start_light(s, c, at, now, fx)
+        if phase is P.SUSPENDED:
+            if s.feed is Feed.NONE:
+                # polling only: the car stayed awake all the suspend period; look closer
+                _schedule(s, FetchKind.FULL, 0, now, fx, "still online")
+            else:
+                _schedule(s, FetchKind.LIGHT, s.timing.probe_window, now, fx, "still online")
+            return s
+        if s.feed is Feed.NONE:
+            _schedule(s, FetchKind.FULL, 0, now, fx, "online")
+            return s
+        return _try_suspend(s, now, fx)
+    # asleep / offline
+    if not sleeping:
+        return _awake_signal(s, now, fx, proven=False)
+    current = StateStatus.ASLEEP if phase is P.ASLEEP else StateStatus.OFFLINE
+    wanted = StateStatus.ASLEEP if c is Connectivity.ASLEEP else StateStatus.OFFLINE
+    if current is not wanted:
+        s = _go(s, trigger, now, fx)
+        return _start_light(s, c, at, now, fx)
+    return _keep_sleeping(s, now, fx)
+
+
+def _keep_sleeping(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
+    interval = s.timing.asleep
+    if s.sleep_poll is not None:
+        interval = min(s.sleep_poll, s.timing.asleep)
+        s = replace(s, sleep_poll=None if interval >= s.timing.asleep else interval * 2)
+    if s.probe in (Probe.PROBING, Probe.FAKE):
+        s = replace(s, probe=Probe.IDLE)
+        fx.append(CancelTimer(TimerKind.PROBE))
+        s = _sync_stream(s, fx)
+    _schedule(s, FetchKind.LIGHT, interval, now, fx, "asleep")
+    return s
+
+
+def _start_light(
+    s: CarState, c: Connectivity, at: datetime, now: datetime, fx: list[Effect]
+) -> CarState:
+    """``start`` with a free-endpoint answer."""
+    if c is Connectivity.ONLINE:
+        return _awake_signal(s, now, fx, proven=False)
+    # Whatever was open ends where the car was last seen.
+    last_seen = s.rest_at or at
+    if s.drive is not None:
+        s = _close_drive(s, (s.drive.last_at or last_seen), c.value, fx)
+    if s.charge is not None:
+        s = _close_charge(s, last_seen, "aborted", fx)
+    if s.update is not None:
+        s = _close_update(s, last_seen, fx)
+    status = StateStatus.ASLEEP if c is Connectivity.ASLEEP else StateStatus.OFFLINE
+    s = _start_state(s, status, at, fx)
+    s = replace(s, probe=Probe.IDLE)
+    s = _go(s, T.ASLEEP if c is Connectivity.ASLEEP else T.OFFLINE, now, fx)
+    fx.append(CancelTimer(TimerKind.POSITION))
+    fx.append(CancelTimer(TimerKind.PROBE))
+    return _keep_sleeping(s, now, fx)
+
+
+def _awake_signal(s: CarState, now: datetime, fx: list[Effect], *, proven: bool) -> CarState:
+    """The car may be awake. Polling only: look. With a feed: let the feed prove it first
+    (an MCU2 car "online" for its hourly check would be kept awake by vehicle_data)."""
+    if s.feed is Feed.NONE or proven or s.probe is Probe.REAL:
+        if s.phase in (P.ASLEEP, P.OFFLINE):
+            s = replace(s, probe=Probe.REAL)
+            s = _go(s, T.ONLINE, now, fx)
+        s = replace(s, probe=Probe.REAL if s.feed is not Feed.NONE else Probe.IDLE)
+        fx.append(CancelTimer(TimerKind.PROBE))
+        if policy.full_fetch_on_wake(s.feed, s.identity_known, s.last_full_at, now, s.timing):
+            _schedule(s, FetchKind.FULL, 0, now, fx, "awake")
+            return s
+        return _start_pushed(s, s.rest_at or now, now, fx)
+    if s.probe is Probe.IDLE:
+        s = replace(s, probe=Probe.PROBING)
+        s = _sync_stream(s, fx)
+        fx.append(SetTimer(TimerKind.PROBE, now + timedelta(seconds=s.timing.probe_window)))
+    _schedule(s, FetchKind.LIGHT, s.timing.probe_window, now, fx, "probing")
+    return s
+
+
+def _start_pushed(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
+    """``start`` with the car awake and a feed that covers it: online without paying."""
+    s = replace(s, probe=Probe.IDLE, sleep_poll=None, last_used=now)
+    s = _start_state(s, StateStatus.ONLINE, now, fx)
+    if s.drive is not None:
+        s = _close_drive(s, at, "parked", fx)
+    if s.charge is not None:
+        s = _close_charge(s, at, "stopped", fx)
+    if s.phase is not P.START:
+        return s
+    s = _go(s, T.ONLINE, now, fx)
+    s = _insert_position(s, now, s.snapshot, fx, in_drive=False)
+    fx.append(SetTimer(TimerKind.POSITION, now + timedelta(seconds=s.timing.position_every)))
+    return _try_suspend(s, now, fx)
+
+
+def _in_service(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
+    if s.phase is P.DRIVING:
+        s = _close_drive(s, (s.drive.last_at if s.drive else None) or now, "aborted", fx)
+        s = _go(s, T.IN_SERVICE, now, fx)
+    fx.append(Log("vehicle in service", "info"))
+    _schedule(s, FetchKind.LIGHT, s.timing.in_service, now, fx, "in service")
+    return s
+
+
+# --- failures ---------------------------------------------------------------------------
+
+
+def _on_failed(s: CarState, e: FetchFailed, now: datetime, fx: list[Effect]) -> CarState:
+    if e.error in (FetchError.ASLEEP, FetchError.OFFLINE):
+        if e.kind is FetchKind.FULL:
+            # vehicle_data says 408: the free endpoint tells asleep from offline
+            _schedule(s, FetchKind.LIGHT, 0, now, fx, "vehicle_data unavailable")
+            return s
+        c = Connectivity.ASLEEP if e.error is FetchError.ASLEEP else Connectivity.OFFLINE
+        return _connectivity(s, c, now, now, fx)
+    if e.error is FetchError.IN_SERVICE:
+        return _in_service(s, now, fx)
+    if e.error is FetchError.BUDGET_LATER:
+        at = policy.retry_at(e.error, 0, e.retry_at, now, s.timing)
+        kind = e.kind
+        wait = (at - now).total_seconds()
+        if kind is FetchKind.FULL and wait > 60 and s.phase not in (P.DRIVING, P.CHARGING):
+            # by then the car may sleep: ask the free endpoint first, pay only if awake
+            kind = FetchKind.LIGHT
+        fx.append(Log("fetch deferred by budget", fields={"kind": e.kind.value, "until": at}))
+        _schedule(s, kind, wait, now, fx, "budget")
+        return s
+    at = policy.retry_at(e.error, s.errors, e.retry_at, now, s.timing)
+    fx.append(Log("fetch failed", "warning", {"kind": e.kind.value, "error": e.error.value}))
+    s = replace(s, errors=s.errors + 1)
+    _schedule(s, e.kind, (at - now).total_seconds(), now, fx, e.error.value)
+    return s
+
+
+# --- pushed data ------------------------------------------------------------------------
+
+
+def _on_pushed(
+    s: CarState, obs: Observation, full_frame: bool, now: datetime, fx: list[Effect]
+) -> CarState:
+    vs, at = obs.state, obs.at
+    if s.phase in (P.ONLINE, P.SUSPENDED) and s.rest_at is not None and at < s.rest_at:
+        return s  # older than the last vehicle_data: it would move the car backwards
+    before = s.snapshot
+    s = _merge(s, vs, authoritative_shift=full_frame)
+    shift = s.snapshot.shift_state if (full_frame or vs.shift_state) else None
+    in_gear = shift in DRIVING_SHIFTS
+    parked = (full_frame or vs.shift_state is not None) and not in_gear
+    power = vs.power_kw
+    phase = s.phase
+
+    if phase in (P.START, P.ASLEEP, P.OFFLINE):
+        verdict = policy.probe_verdict(s.feed, vs)
+        if verdict is Probe.REAL:
+            return _awake_signal(s, now, fx, proven=True)
+        if s.probe is Probe.PROBING:
+            fx.append(Log("fake online: subsystem check, not waking", "info"))
+            s = replace(s, probe=Probe.FAKE)
+            fx.append(CancelTimer(TimerKind.PROBE))
+        return s
+
+    if phase is P.DRIVING:
+        if s.drive is None or s.link is not Link.AVAILABLE:
+            _schedule(s, FetchKind.FULL, 0, now, fx, "pushed data after offline")
+            return s
+        if parked:
+            if policy.push_ends_drive(s.feed):
+                s = _insert_position(s, at, vs, fx)
+                s = _close_drive(s, at, "parked", fx)
+                s = _go(s, T.PARKED, now, fx)
+                return _after_push_start(s, at, now, fx)
+            _schedule(s, FetchKind.FULL, 0, now, fx, "stream shows parked")
+            return s
+        if vs.latitude is not None or vs.odometer_km is not None:
+            s = _insert_position(s, at, vs, fx)
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "feed watchdog")
+        return replace(s, last_used=now)
+
+    if phase is P.CHARGING:
+        if in_gear:
+            _schedule(s, FetchKind.FULL, 0, now, fx, "gear while charging")
+            return s
+        ended = vs.charging_state is not None and vs.charging_state not in CHARGING_NOW
+        if ended and policy.push_carries_charging(s.feed):
+            return _end_charge(s, at, vs.charging_state or "stopped", now, fx, None)
+        if _has_charge_fields(vs) and policy.push_carries_charging(s.feed):
+            # a feed may push every second; samples keep TeslaMate's polling density
+            last = s.charge.last_sample_at if s.charge else None
+            gap = policy.charging_interval(s.snapshot.charger_power_kw, s.timing)
+            if last is None or (at - last).total_seconds() >= gap:
+                s = _charge_sample(s, at, fx)
+            _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "feed watchdog")
+        elif power is not None and power >= 0 and (before.power_kw or 0) < 0:
+            _schedule(s, FetchKind.FULL, 0, now, fx, "charging power gone")
+        return s
+
+    if phase is P.UPDATING:
+        return s
+
+    # online or suspended
+    if in_gear:
+        s = _open_drive(s, at, vs, now, fx)
+        s = _go(s, T.SHIFT_DRIVE, now, fx)
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "feed watchdog")
+        return s
+    if policy.push_carries_charging(s.feed) and s.snapshot.charging_state in CHARGING_NOW:
+        if phase is P.SUSPENDED:
+            s = _go(s, T.USAGE, now, fx)
+        return _begin_charge(s, at, now, fx)
+    if policy.push_carries_charging(s.feed) and s.snapshot.update_status == "installing":
+        if phase is P.SUSPENDED:
+            s = _go(s, T.USAGE, now, fx)
+        return _begin_update(s, at, now, fx)
+    dog = s.snapshot.is_preconditioning or s.snapshot.climate_keeper_mode == "dog"
+    if power is not None and power < 0 and not dog:
+        if phase is P.SUSPENDED:
+            s = _go(s, T.USAGE, now, fx)
+        if not policy.push_carries_charging(s.feed):
+            _schedule(s, FetchKind.FULL, 0, now, fx, "charging detected")
+        return replace(s, last_used=now)
+    if power is not None and power > 0 and phase is P.SUSPENDED:
+        s = replace(s, last_used=now)
+        s = _go(s, T.USAGE, now, fx)
+        _schedule(s, policy.online_poll_kind(s.feed, s.stream_up), 0, now, fx, "usage detected")
+        return s
+    if parked:
+        s = _remember_parked(s, at)
+    return s
+
+
+def _after_push_start(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
+    s = _remember_parked(s, at)
+    return _start_pushed(s, at, now, fx)
+
+
+def _has_charge_fields(vs: VehicleState) -> bool:
+    return vs.charge_energy_added_kwh is not None or vs.charger_power_kw is not None
+
+
+def _on_connectivity(s: CarState, c: Connectivity, now: datetime, fx: list[Effect]) -> CarState:
+    if c is Connectivity.ONLINE:
+        if s.phase in (P.START, P.ASLEEP, P.OFFLINE):
+            return _awake_signal(s, now, fx, proven=True)
+        return s
+    # A pushed "gone" cannot tell asleep from offline; the free endpoint can.
+    _schedule(s, FetchKind.LIGHT, 0, now, fx, "feed says disconnected")
+    return s
+
+
+def _on_stream_down(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
+    s = replace(s, stream_up=False)
+    if s.phase is P.DRIVING and s.drive is not None:
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "feed lost while driving")
+    elif s.phase is P.CHARGING:
+        _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "feed lost while charging")
+    return s
+
+
+# --- timers and commands ----------------------------------------------------------------
+
+
+def _on_timer(s: CarState, timer: TimerKind, now: datetime, fx: list[Effect]) -> CarState:
+    if timer is TimerKind.PROBE:
+        if s.probe is Probe.PROBING:
+            # no frame within the window: TeslaMate treats the wake as real
+            return _awake_signal(s, now, fx, proven=True)
+        return s
+    if s.phase in (P.ONLINE, P.CHARGING):
+        s = _insert_position(s, now, s.snapshot, fx, in_drive=False)
+        fx.append(SetTimer(TimerKind.POSITION, now + timedelta(seconds=s.timing.position_every)))
+    return s
+
+
+_REFUSALS: Final = {
+    P.DRIVING: "vehicle_not_parked",
+    P.UPDATING: "update_in_progress",
+    P.CHARGING: "charging_in_progress",
+    P.START: "vehicle_unavailable",
+}
+
+
+def _on_command(s: CarState, command: Command, now: datetime, fx: list[Effect]) -> CarState:
+    if command is Command.SUSPEND:
+        refusal = _REFUSALS.get(s.phase)
+        if refusal is not None:
+            fx.append(CommandResult(command, False, refusal))
+            return s
+        if s.phase is not P.ONLINE:  # asleep, offline, suspended: nothing to do
+            fx.append(CommandResult(command, True))
+            return s
+        # TeslaMate first takes a fresh vehicle_data; fleetlog judges the snapshot it has.
+        blocker = suspend_blocker(
+            s.snapshot, s.settings, streaming=policy.streaming(s.feed, s.stream_up)
+        )
+        if blocker is not None:
+            fx.append(CommandResult(command, False, blocker.reason))
+            return s
+        fx.append(CommandResult(command, True))
+        return _suspend(s, T.SUSPEND, now, fx)
+    # resume logging
+    fx.append(CommandResult(command, True))
+    if s.phase is P.SUSPENDED:
+        s = replace(s, last_used=now)
+        s = _go(s, T.RESUME, now, fx)
+        _schedule(s, policy.online_poll_kind(s.feed, s.stream_up), 1, now, fx, "resumed")
+        return s
+    if s.phase in (P.ASLEEP, P.OFFLINE):
+        s = replace(s, sleep_poll=2.0)
+        _schedule(s, FetchKind.LIGHT, 1, now, fx, "resumed")
+        return s
+    return replace(s, last_used=now)

@@ -1,0 +1,216 @@
+"""Source- and budget-aware decisions, each a small pure function.
+
+TeslaMate polls ``vehicle_data`` on a fixed cadence; that is affordable on the
+free Owner API and ruinous on the pay-per-use Fleet API. fleetlog decides per
+call. The rules, in one place:
+
+* Never wake a car. Asleep or offline cars are watched through the free
+  endpoint only; ``vehicle_data`` goes to a car known to be awake.
+* With a pushed feed (stream or telemetry), drives and charges come from pushed
+  data. Paid calls fill only what the feed lacks: the car's identity at the
+  first wake, a rare full refresh, and — with the legacy stream, which cannot
+  say "parked" reliably — the confirmation that a drive ended. A watchdog
+  fetch fires only if the feed falls silent.
+* Polling only: TeslaMate's cadence, with every paid call subject to the
+  budget governor, whose "later, at t" is honoured by rescheduling at t.
+* A drive first seen already under way starts from the last parked
+  observation, so its distance and energy are exact even if its start time
+  has to be estimated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fleetlog.model.observation import VehicleState
+from fleetlog.vehicle.events import FetchError, FetchKind
+from fleetlog.vehicle.phase import Phase, Probe
+from fleetlog.vehicle.settings import CarSettings, Feed, Timing
+
+LATE_DRIVE_ASSUMED_KMH = 40.0
+"""Average speed assumed between the last parked observation and a drive seen late."""
+
+PARKED_SNAPSHOT_MAX_AGE = timedelta(hours=24)
+"""An older parked observation is not trusted as the start of a drive."""
+
+
+def streaming(feed: Feed, stream_up: bool) -> bool:
+    """TeslaMate's "streaming on and the stream alive": relaxes idle and suspend timing."""
+    return feed is not Feed.NONE and stream_up
+
+
+def idle_threshold(settings: CarSettings, timing: Timing, *, streaming: bool) -> timedelta:
+    """How long a car must be idle before the machine stops calling ``vehicle_data``."""
+    minutes = timing.stream_idle_min if streaming else settings.suspend_after_idle_min
+    return timedelta(minutes=minutes)
+
+
+def suspend_period(settings: CarSettings, timing: Timing, *, streaming: bool) -> timedelta:
+    """How long a suspended car is left alone before the next check."""
+    minutes = timing.stream_suspend_min if streaming else settings.suspend_min
+    return timedelta(minutes=minutes)
+
+
+def idle_poll(timing: Timing, *, streaming: bool) -> float:
+    """Seconds between polls of an online, idle car (15 s, 30 s with a stream)."""
+    return timing.default * (2 if streaming else 1)
+
+
+def online_poll_kind(feed: Feed, stream_up: bool) -> FetchKind:
+    """An idle online car with a live feed is watched for free; the feed reports activity."""
+    return FetchKind.LIGHT if streaming(feed, stream_up) else FetchKind.FULL
+
+
+def charging_interval(power_kw: float | None, timing: Timing) -> float:
+    """TeslaMate's charging cadence: 250 / kW seconds, within [POLLING_CHARGING, 20]."""
+    if not power_kw or power_kw <= 0:
+        return timing.charging_min
+    return float(min(max(round(250 / power_kw), timing.charging_min), 20.0))
+
+
+def charging_poll(feed: Feed, stream_up: bool, power_kw: float | None, timing: Timing) -> float:
+    """Seconds to the next paid fetch while charging.
+
+    Telemetry pushes charge records, so REST only guards against silence; the
+    legacy stream carries no charge fields, so sparse samples; polling only:
+    TeslaMate's cadence.
+    """
+    if feed is Feed.TELEMETRY and stream_up:
+        return timing.push_quiet_charging
+    if feed is Feed.STREAM and stream_up:
+        return max(timing.stream_charging_sample, charging_interval(power_kw, timing))
+    return charging_interval(power_kw, timing)
+
+
+def driving_poll(feed: Feed, stream_up: bool, timing: Timing) -> float:
+    """Seconds to the next paid fetch while driving: a silence watchdog with a live feed."""
+    if streaming(feed, stream_up):
+        return timing.push_quiet_driving
+    return timing.driving
+
+
+def push_ends_drive(feed: Feed) -> bool:
+    """May pushed "parked" data end a drive without a paid confirmation?
+
+    Telemetry's gear signal is authoritative; a legacy stream frame without a
+    shift state may be a gap, so TeslaMate confirms with ``vehicle_data``, and so
+    does fleetlog.
+    """
+    return feed is Feed.TELEMETRY
+
+
+def push_carries_charging(feed: Feed) -> bool:
+    """Does the feed report the charging state (so charges need no polling)?"""
+    return feed is Feed.TELEMETRY
+
+
+def stream_wanted(feed: Feed, phase: Phase, probe: Probe) -> bool:
+    """Should the legacy stream be connected? (Telemetry is never asked for.)
+
+    As TeslaMate: on while online, driving or suspended, and while probing a
+    sleeping car. Unlike TeslaMate it stays on while charging: its power field
+    shows the end of a charge for free.
+    """
+    if feed is not Feed.STREAM:
+        return False
+    if phase in (Phase.ONLINE, Phase.DRIVING, Phase.SUSPENDED, Phase.CHARGING):
+        return True
+    return phase in (Phase.START, Phase.ASLEEP, Phase.OFFLINE) and probe in (
+        Probe.PROBING,
+        Probe.FAKE,
+    )
+
+
+def probe_verdict(feed: Feed, pushed: VehicleState) -> Probe:
+    """What a pushed record says about an "online" from the free endpoint.
+
+    An MCU2 car during its hourly subsystem check streams frames without power;
+    a car really awake streams a number. Telemetry is not sent during those
+    checks, so any record means awake.
+    """
+    if feed is Feed.TELEMETRY:
+        return Probe.REAL
+    return Probe.FAKE if pushed.power_kw is None else Probe.REAL
+
+
+def full_fetch_on_wake(
+    feed: Feed,
+    identity_known: bool,
+    last_full_at: datetime | None,
+    now: datetime,
+    timing: Timing,
+) -> bool:
+    """Does entering "online" need ``vehicle_data``?
+
+    Polling only: always (it is the only data). With a feed: for the car's
+    identity (model, version, …) at the first wake, and then at most every
+    ``full_refresh_hours`` — the feed covers the rest.
+    """
+    if feed is Feed.NONE or not identity_known or last_full_at is None:
+        return True
+    return now - last_full_at >= timedelta(hours=timing.full_refresh_hours)
+
+
+def sleeping_fetch_kind(probe: Probe) -> FetchKind:
+    """The fetch for a car believed asleep or offline: never ``vehicle_data``,
+    except once a pushed frame has proved it awake."""
+    return FetchKind.FULL if probe is Probe.REAL else FetchKind.LIGHT
+
+
+def usable_parked(
+    parked_at: datetime | None,
+    parked_odometer: float | None,
+    seen_at: datetime,
+    seen_odometer: float | None,
+) -> bool:
+    """Can the last parked observation stand in as the start of a drive seen late?"""
+    if parked_at is None or parked_odometer is None or seen_odometer is None:
+        return False
+    if seen_odometer < parked_odometer or parked_at > seen_at:
+        return False
+    return seen_at - parked_at <= PARKED_SNAPSHOT_MAX_AGE
+
+
+def estimated_drive_start(
+    parked_at: datetime,
+    parked_odometer: float,
+    seen_at: datetime,
+    seen_odometer: float,
+) -> datetime:
+    """When a drive seen late most likely began.
+
+    The odometer says how far the car went since it was parked; at an assumed
+    urban average speed that gives a start no earlier than the parked time.
+    """
+    hours = (seen_odometer - parked_odometer) / LATE_DRIVE_ASSUMED_KMH
+    return max(parked_at, seen_at - timedelta(hours=hours))
+
+
+def retry_at(
+    error: FetchError, errors_in_row: int, given: datetime | None, now: datetime, timing: Timing
+) -> datetime:
+    """When to try again after a failed fetch.
+
+    Rate limits and the budget name their time and are honoured to the second;
+    otherwise TeslaMate's back-off steps 10, 15, 20, 30 s (60 s when in service).
+    """
+    if given is not None and error in (FetchError.RATE_LIMITED, FetchError.BUDGET_LATER):
+        return max(given, now)
+    if error is FetchError.RATE_LIMITED:
+        return now + timedelta(seconds=300)
+    if error is FetchError.IN_SERVICE:
+        return now + timedelta(seconds=timing.in_service)
+    if error is FetchError.NOT_FOUND:
+        return now + timedelta(seconds=30)
+    steps = (10.0, 15.0, 20.0, 30.0)
+    return now + timedelta(seconds=steps[min(errors_in_row, len(steps) - 1)])
+
+
+def offline_charge_detected(
+    before: VehicleState, after: VehicleState, offline_for: timedelta
+) -> bool:
+    """Did the car charge while it was out of reach (ideal range up > 5 mi, ≥ 5 min)?"""
+    if before.ideal_range_km is None or after.ideal_range_km is None:
+        return False
+    gained = after.ideal_range_km - before.ideal_range_km
+    return gained > 5 * 1.609344 and offline_for >= timedelta(minutes=5)
