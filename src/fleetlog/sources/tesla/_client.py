@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -83,11 +83,37 @@ _USE_BASE_URL = re.compile(r"use base URL:\s*(https?://[^\s,;\"']+)", re.IGNOREC
 _RETRY_IN = re.compile(r"retry in (\d+) seconds", re.IGNORECASE)
 
 
-class LedgerSink:
-    """Where the client writes one row per call (the SQL :class:`Ledger` has this shape)."""
+class LedgerSink(Protocol):
+    """Where the client writes one row per call (the SQL :class:`Ledger` is one)."""
 
-    def record(self, entry: LedgerEntry) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def record(self, entry: LedgerEntry) -> None: ...
+
+
+class _RedactHttpLogs(logging.Filter):
+    """httpx logs every request URL (INFO) and httpcore every header (DEBUG): redact them.
+
+    With ``?token=`` the URL itself carries the provider's secret, and an application
+    that turns on root DEBUG logging would otherwise print it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+# Logger filters apply only where a record is made, so every httpcore logger is named.
+for _name in (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactHttpLogs) for f in _logger.filters):
+        _logger.addFilter(_RedactHttpLogs())
 
 
 def auth_ssl_context() -> ssl.SSLContext:
@@ -165,6 +191,10 @@ class TeslaClient:
     def api_base(self) -> str:
         """The REST base in use (it moves when Tesla answers 421)."""
         return self._api_base
+
+    def move_to(self, base_url: str) -> None:
+        """Use `base_url` from now on (a region remembered from an earlier 421)."""
+        self._api_base = base_url.rstrip("/")
 
     async def aclose(self) -> None:
         if self._owns_http:
