@@ -1,4 +1,4 @@
-"""fleetlog.sim: a simulator of Tesla's cloud and cars, on loopback, for tests, benchmarks and demos.
+"""fleetlog.sim: a simulator of Tesla's cloud and cars on loopback, for tests, benchmarks, demos.
 
 Layers, bottom up: ``geo`` and ``physics`` (pure functions), ``plan`` (the scenario
 vocabulary), ``car`` (the steppable car model, writing ``truth``), ``scenarios`` (named,

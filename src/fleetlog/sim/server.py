@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Set once a request is tied to an enabled app: from then on, a priced answer is billed.
+_attributable: contextvars.ContextVar[list[bool]] = contextvars.ContextVar("attributable")
 
 # Route → (ledger endpoint name, pricing category). Unlisted /api/1 routes are free.
 PRICED: dict[str, tuple[str, Category | None]] = {
@@ -265,6 +269,8 @@ class SimServer:
                 "txid": txid,
             }
             return web.json_response(body, status=status, headers={"x-txid": txid})
+        flag = [False]
+        _attributable.set(flag)
         try:
             response: web.StreamResponse = await handler(request)
         except ApiError as err:
@@ -276,9 +282,7 @@ class SimServer:
                 {"response": None, "error": "invalid_request", "error_description": ""}, status=405
             )
         if api:
-            self.world.record(
-                endpoint, category, response.status, attributable=bool(request.get("attributable"))
-            )
+            self.world.record(endpoint, category, response.status, attributable=flag[0])
             if (
                 faults.malformed_rate > 0
                 and response.status == 200
@@ -306,7 +310,7 @@ class SimServer:
         world = self.world
         caller = world.authenticate(self._credential(request))
         world.check_enabled()
-        request["attributable"] = True
+        _attributable.get()[0] = True
         sock = (
             request.transport.get_extra_info("sockname") if request.transport is not None else None
         )
@@ -423,7 +427,7 @@ class SimServer:
         # Region discovery answers on every regional host, so it skips the region check.
         self.world.authenticate(self._credential(request))
         self.world.check_enabled()
-        request["attributable"] = True
+        _attributable.get()[0] = True
         return self._ok(self.world.region())
 
     async def _me(self, request: web.Request) -> web.Response:
