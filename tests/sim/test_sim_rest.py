@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +14,8 @@ import pytest
 
 from fleetlog.sim.server import Faults, SimServer
 
-from .conftest import StartSim
+StartSim = Callable[..., AbstractAsyncContextManager[SimServer]]  # the conftest fixture
+
 
 VEHICLE_DATA_ALL = (
     "charge_state;climate_state;closures_state;drive_state;gui_settings;location_data;"
