@@ -275,7 +275,9 @@ def step(state: CarState, event: Event, now: datetime) -> tuple[CarState, list[E
             new = _on_command(state, command, now, fx)
         case SettingsChanged(settings=settings):
             new = replace(state, settings=settings)
-    if new.phase is not state.phase or new.snapshot != state.snapshot or isinstance(event, Boot):
+    healthy_changed = (new.errors == 0) != (state.errors == 0)
+    changed = new.phase is not state.phase or new.snapshot != state.snapshot or healthy_changed
+    if changed or isinstance(event, Boot):
         fx.append(PublishSummary(summary(new)))
     return new, fx
 
