@@ -6,10 +6,14 @@ hands over to the module that does the work.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -87,6 +91,85 @@ def config_show(
     table.add_row("(data directory)", str(settings.data_path), "derived")
     table.add_row("(mqtt)", "on" if settings.mqtt_enabled else "off", "derived")
     Console(file=sys.stdout, width=200, soft_wrap=True).print(table)
+
+
+def _engine(settings: Settings, url: str | None = None) -> sa.Engine:
+    from fleetlog.store import make_engine
+
+    return make_engine(
+        url or settings.database_url,
+        pool_size=settings.database_pool_size,
+        timeout_s=settings.database_timeout_ms / 1000.0,
+    )
+
+
+def _quiet_alembic() -> None:
+    # Alembic narrates every step at INFO; fleetlog prints its own one-line summary.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _migrate(engine: sa.Engine, *, adopt_teslamate: bool = False) -> None:
+    from fleetlog.store import upgrade
+
+    _quiet_alembic()
+    report = upgrade(engine, adopt_teslamate=adopt_teslamate)
+    typer.echo(report.summary())
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _print_status(engine: sa.Engine) -> None:
+    from fleetlog.store import database_status
+
+    status = database_status(engine)
+    console = Console(file=sys.stdout, width=120, soft_wrap=True)
+    console.print(f"database  {status.url}  ({status.backend})")
+    state = "up to date" if status.up_to_date else f"behind (head {status.head})"
+    console.print(f"schema    revision {status.revision}  {state}")
+    if status.teslamate_detected:
+        console.print("teslamate this is an adopted TeslaMate database")
+    table = Table("table", "rows", box=None, pad_edge=False)
+    for name, count in sorted(status.row_counts.items()):
+        table.add_row(name, str(count))
+    console.print(table)
+
+
+@app.command()
+def migrate(
+    adopt_teslamate: bool = typer.Option(
+        False,
+        "--adopt-teslamate",
+        help="Allow fleetlog to add its own tables to an existing TeslaMate database "
+        "(TeslaMate's tables are never changed).",
+    ),
+) -> None:
+    """Create or upgrade the database schema (idempotent; run and demo do it on start)."""
+    settings = _settings()
+    with _user_errors():
+        _migrate(_engine(settings), adopt_teslamate=adopt_teslamate)
+
+
+@app.command()
+def status() -> None:
+    """Show the database, its schema revision and the row count of every table."""
+    settings = _settings()
+    with _user_errors():
+        _print_status(_engine(settings))
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the demo keeps its SQLite database.")
+    ] = Path("demo-data"),
+) -> None:
+    """Run the demo on the embedded default (SQLite): what exists of fleetlog today."""
+    settings = _settings()
+    url = f"sqlite:///{data_dir.resolve() / 'fleetlog-demo.sqlite3'}"
+    with _user_errors():
+        engine = _engine(settings, url)
+        _migrate(engine)
+        _print_status(engine)
 
 
 def _not_yet(command: str) -> None:
