@@ -167,9 +167,14 @@ class TokenEndpoint:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        if self.profile.provider_token:
+        if self.profile.provider_token and not self.profile.token_in_query:
             headers["Authorization"] = f"Bearer {self.profile.provider_token}"
         return headers
+
+    def _params(self) -> dict[str, str] | None:
+        if self.profile.provider_token and self.profile.token_in_query:
+            return {"token": self.profile.provider_token}
+        return None
 
     async def refresh(self, refresh_token: str | None) -> TokenSet:
         """Trade `refresh_token` (spent by this call) for a new token set.
@@ -220,7 +225,7 @@ class TokenEndpoint:
         retry_at = now + REFRESH_RETRY
         try:
             response = await self._http.post(
-                self.url, json=json, data=data, headers=self._headers()
+                self.url, json=json, data=data, headers=self._headers(), params=self._params()
             )
         except httpx.HTTPError as exc:
             # `from None`: httpx's exception carries the request, which carries the body.

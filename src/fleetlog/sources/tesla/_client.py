@@ -319,11 +319,10 @@ class TeslaClient:
         refreshed = False
         moved = False
         while True:
-            # With a provider the owner's token travels only beside ?token= (TeslaMate's
-            # older provider form); with a Bearer TOKEN the provider holds the credentials.
-            owner_token_sent = not self.profile.provider_token or self.profile.token_in_query
+            # With a provider, TOKEN replaces the owner's token on every call (as TeslaMate
+            # does): the provider holds the real credentials, so the owner's never travels.
             access = None
-            if self._keeper is not None and owner_token_sent:
+            if self._keeper is not None and not self.profile.provider_token:
                 access = self._keeper.access_token
             permit = self._acquire(endpoint, vehicle, category, user_requested)
             try:
@@ -380,8 +379,6 @@ class TeslaClient:
         token = self.profile.provider_token
         if token and self.profile.token_in_query:
             query["token"] = token
-            if access:
-                headers["Authorization"] = f"Bearer {access}"
         elif token:
             headers["Authorization"] = f"Bearer {token}"
         elif access:
