@@ -252,6 +252,13 @@ class Car:
     def remove_listener(self, callback: Callable[[Snapshot], None]) -> None:
         self._listeners.remove(callback)
 
+    def add_window(self, window: Window) -> None:
+        """Lay a window over the plan while running (e.g. a service visit or an outage)."""
+        self._windows.append(window)
+        self._windows.sort(key=lambda w: w.start)
+        self._win_bounds = self._boundaries()
+        self._refresh_windows(force=True)
+
     def advance(self, to: datetime) -> None:
         """Run the car up to `to`. Moving backwards is a no-op."""
         target = to.timestamp()
