@@ -143,3 +143,12 @@ def test_versions() -> None:
     assert is_newer("2024.8.7.1", "2024.8.7")
     assert not is_newer("2024.8.7 abc", "2024.8.7 def")
     assert is_newer("2024.8.7", None)
+
+
+def test_timing_from_teslamate_polling_settings() -> None:
+    from fleetlog.config import load_settings
+
+    t = Timing.from_settings(load_settings({"POLLING_ASLEEP_INTERVAL": "60"}))
+    assert t.asleep == 60 and t.driving == 2.5 and t.charging_min == 5
+    slower_not_faster = Timing.from_settings(load_settings({"POLLING_DRIVING_INTERVAL": "1"}))
+    assert slower_not_faster.driving == 2.5

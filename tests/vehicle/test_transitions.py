@@ -638,3 +638,11 @@ def test_every_phase_change_is_in_the_table() -> None:
     targets = {to for to in TRANSITIONS.values()}
     sources = {frm for frm, _ in TRANSITIONS}
     assert targets | sources == set(Phase)
+
+
+def test_feed_lost_while_driving_falls_back_to_polling() -> None:
+    from fleetlog.vehicle.events import StreamDisconnected
+
+    car = driving_car(Feed.STREAM)
+    out = car.do(StreamDisconnected(), after=1)
+    assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.at(2.5), "feed lost while driving")
