@@ -182,11 +182,7 @@ async def test_in_service_is_405(start_sim: StartSim) -> None:
 
         car = sim.world.cars[0]
         now = sim.world.now
-        car._windows.append(
-            Window("service", now + timedelta(seconds=10), now + timedelta(hours=1))
-        )
-        car._win_bounds = car._boundaries()
-        car._refresh_windows(force=True)
+        car.add_window(Window("service", now + timedelta(seconds=10), now + timedelta(hours=1)))
         await sim.advance(30)
         item = (await c.get(f"/api/1/vehicles/{car.spec.id}")).json()["response"]
         assert item["in_service"] is True
