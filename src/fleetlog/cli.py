@@ -237,10 +237,105 @@ def sim(
         raise typer.Exit(code=2) from None
 
 
-@app.command()
-def login() -> None:
-    """Sign in to Tesla or a provider and store the tokens (not available yet)."""
-    _not_yet("login")
+login_app = typer.Typer(
+    help="Sign in to Tesla or a provider and store the tokens (encrypted, in the database).",
+    invoke_without_command=True,
+)
+app.add_typer(login_app, name="login")
+
+
+def _login_engine(settings: Settings) -> sa.Engine:
+    from fleetlog.store import upgrade
+
+    engine = _engine(settings)
+    upgrade(engine)  # the tokens table must exist; a TeslaMate database must be adopted first
+    return engine
+
+
+def _print_signed_in(signed: object) -> None:
+    from fleetlog.sources.tesla import SignedIn
+
+    assert isinstance(signed, SignedIn)
+    typer.echo(f"Signed in ({signed.mode.value}, {signed.api_base}).")
+    for car in signed.vehicles:
+        typer.echo(f"  {car.display_name or '(no name)'}  {car.vin}  {car.state}")
+    if signed.advice:
+        typer.echo("Add to your environment so `fleetlog run` uses this app:")
+        for line in signed.advice:
+            typer.echo(f"  {line}")
+
+
+@login_app.callback()
+def login(ctx: typer.Context) -> None:
+    """Store an access + refresh token pair (with TOKEN set: the provider sign-in).
+
+    The tokens are read from FLEETLOG_ACCESS_TOKEN / FLEETLOG_REFRESH_TOKEN when set,
+    else asked for (input hidden). They are never accepted as arguments, which other
+    users could read in the process list.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import asyncio
+    import os
+
+    from fleetlog.clock import LoopClock
+    from fleetlog.sources.tesla import sign_in_with_provider, sign_in_with_tokens
+
+    settings = _settings()
+    with _user_errors():
+        engine = _login_engine(settings)
+        if settings.token:
+            signed = asyncio.run(sign_in_with_provider(settings, engine, clock=LoopClock()))
+        else:
+            access = os.environ.get("FLEETLOG_ACCESS_TOKEN") or typer.prompt(
+                "Access token", hide_input=True
+            )
+            refresh = os.environ.get("FLEETLOG_REFRESH_TOKEN") or typer.prompt(
+                "Refresh token", hide_input=True
+            )
+            signed = asyncio.run(
+                sign_in_with_tokens(
+                    settings, engine, access_token=access, refresh_token=refresh, clock=LoopClock()
+                )
+            )
+        _print_signed_in(signed)
+
+
+@login_app.command("fleet")
+def login_fleet(
+    client_id: Annotated[str, typer.Option(help="Your app's client ID (developer.tesla.com).")],
+    redirect_uri: Annotated[str, typer.Option(help="A redirect URI registered with the app.")],
+    region: Annotated[
+        str | None, typer.Option(help="na, eu or cn; default: detected after sign-in.")
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(help="The app's client secret (default: asked for, input hidden)."),
+    ] = None,
+) -> None:
+    """Sign in with your own Fleet API app (authorization-code flow), see docs/fleet-api.md."""
+    import asyncio
+
+    from fleetlog.clock import LoopClock
+    from fleetlog.sources.tesla import FleetSignIn
+
+    settings = _settings()
+    with _user_errors():
+        engine = _login_engine(settings)
+        secret = client_secret or typer.prompt("Client secret", hide_input=True)
+        flow = FleetSignIn(
+            settings,
+            engine,
+            client_id=client_id,
+            client_secret=secret,
+            redirect_uri=redirect_uri,
+            clock=LoopClock(),
+            region=region,
+        )
+        typer.echo("Open this URL, sign in and allow the requested access:\n")
+        typer.echo(flow.authorize_url() + "\n")
+        pasted = typer.prompt("Paste the address your browser was sent to (or the code)")
+        _print_signed_in(asyncio.run(flow.finish(pasted)))
 
 
 def main() -> None:
