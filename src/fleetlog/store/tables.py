@@ -40,6 +40,77 @@ import_rejections = metadata.tables["import_rejections"]
 # fleetlog's own tables.
 fleetlog_meta = metadata.tables["fleetlog_meta"]
 
+# Places and costs (revision 0003_places_costs): time-of-use tariffs per geofence and
+# manual charge costs, kept beside TeslaMate's `geofences` and `charging_processes`.
+_OWN_ID = sa.Integer()
+_OWN_TS = sa.DateTime()
+
+tariffs = sa.Table(
+    "fleetlog_tariffs",
+    metadata,
+    sa.Column("id", _OWN_ID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "geofence_id",
+        sa.Integer,
+        sa.ForeignKey("geofences.id", ondelete="CASCADE", name="fleetlog_tariffs_geofence_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("time_zone", sa.String(64)),  # NULL: the TZ setting
+    sa.Column("default_price", sa.Numeric(9, 4)),  # outside every window; NULL: cost_per_unit
+    sa.Column("inserted_at", _OWN_TS, nullable=False),
+    sa.Column("updated_at", _OWN_TS, nullable=False),
+    sa.UniqueConstraint("geofence_id", name="fleetlog_tariffs_geofence_id_key"),
+)
+
+tariff_windows = sa.Table(
+    "fleetlog_tariff_windows",
+    metadata,
+    sa.Column("id", _OWN_ID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "tariff_id",
+        sa.Integer,
+        sa.ForeignKey(
+            "fleetlog_tariffs.id",
+            ondelete="CASCADE",
+            name="fleetlog_tariff_windows_tariff_id_fkey",
+        ),
+        nullable=False,
+    ),
+    sa.Column("position", sa.SmallInteger, nullable=False),  # first matching window wins
+    sa.Column("weekdays", sa.SmallInteger, nullable=False),  # bit 0 = Monday … bit 6 = Sunday
+    sa.Column("start_minute", sa.SmallInteger, nullable=False),  # local minutes after midnight
+    sa.Column("end_minute", sa.SmallInteger, nullable=False),  # <= start: runs past midnight
+    sa.Column("season_start", sa.SmallInteger),  # MMDD, e.g. 601; NULL: all year
+    sa.Column("season_end", sa.SmallInteger),  # MMDD, inclusive
+    sa.Column("price", sa.Numeric(9, 4), nullable=False),
+    sa.UniqueConstraint("tariff_id", "position", name="fleetlog_tariff_windows_position_key"),
+)
+
+charge_cost_overrides = sa.Table(
+    "fleetlog_charge_cost_overrides",
+    metadata,
+    sa.Column(
+        "charging_process_id",
+        sa.Integer,
+        sa.ForeignKey(
+            "charging_processes.id",
+            ondelete="CASCADE",
+            name="fleetlog_charge_cost_overrides_charging_process_id_fkey",
+        ),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount", sa.Numeric(14, 4), nullable=False),
+    sa.Column("inserted_at", _OWN_TS, nullable=False),
+    sa.Column("updated_at", _OWN_TS, nullable=False),
+    sa.CheckConstraint(
+        "kind IN ('absolute', 'per_kwh', 'per_minute')",
+        name="fleetlog_charge_cost_overrides_kind_check",
+    ),
+)
+
 #: Names (without schema) of the TeslaMate tables, in creation order.
 TESLAMATE_TABLE_NAMES: tuple[str, ...] = TESLAMATE_TABLES
 #: Names of fleetlog's own tables.
