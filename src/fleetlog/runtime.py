@@ -1,0 +1,197 @@
+"""The logger at run time: one isolated worker per enabled car, supervised.
+
+:func:`run_logger` is what ``fleetlog run`` and ``fleetlog demo`` run: sign in
+(tokens from the vault), list the cars (free), register each in ``cars``, resume
+what the database says was open, and run a :class:`CarWorker` per enabled car
+until asked to stop. A worker whose task dies (a bug past the per-event guard)
+is logged and restarted from the database after a pause; other cars never
+notice. Stopping cancels the workers between steps: every step's rows are
+committed whole, and what is open (a drive, a charge, the current state) stays
+open for the next start to resume.
+
+Sources: polling (the REST client) is always there; pushed feeds come per car
+from a :data:`FeedFactory` (none yet: the streaming and telemetry issues add them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from fleetlog.clock import Clock
+from fleetlog.logbook.resume import read_open_rows, resume
+from fleetlog.logbook.writer import (
+    CarIdentity,
+    CarLogbook,
+    ChargeCost,
+    Places,
+    register_car,
+)
+from fleetlog.logs import log_event
+from fleetlog.sources.polling import PushFeed, RestFetcher
+from fleetlog.sources.tesla import TeslaAccount, TeslaClient, TeslaError, Vehicle
+from fleetlog.vehicle.executor import Executor
+from fleetlog.vehicle.machine import CarState
+from fleetlog.vehicle.pacing import Pacer, cancel_and_wait
+from fleetlog.vehicle.settings import Feed, Timing
+from fleetlog.vehicle.worker import CarWorker
+
+log = logging.getLogger(__name__)
+
+FeedFactory = Callable[[Vehicle], PushFeed | None]
+"""A car's pushed feed, or None for polling only."""
+
+SummaryHook = Callable[[str, dict[str, Any]], None]
+"""Called with (vin, summary) whenever a car's summary changes."""
+
+#: Pause before a crashed worker is started again.
+RESTART_DELAY_S = 10.0
+#: Pause between attempts to list the cars when Tesla does not answer.
+LIST_RETRY_S = 30.0
+
+
+@dataclass(slots=True)
+class Parts:
+    """What every car's worker shares."""
+
+    engine: sa.Engine
+    client: TeslaClient
+    pacer: Pacer
+    timing: Timing = field(default_factory=Timing)
+    places: Places | None = None
+    costs: ChargeCost | None = None
+    feeds: FeedFactory | None = None
+    on_summary: SummaryHook | None = None
+
+
+def build_worker(parts: Parts, vehicle: Vehicle) -> CarWorker | None:
+    """Register the car, resume its open rows and build its worker (None when disabled)."""
+    identity = CarIdentity(
+        eid=vehicle.id, vid=vehicle.vehicle_id, vin=vehicle.vin, name=vehicle.display_name
+    )
+    car = register_car(parts.engine, identity, parts.pacer.now())
+    if not car.settings.enabled:
+        log_event(log, logging.INFO, "car disabled, not logging", vin=vehicle.vin)
+        return None
+    feed = parts.feeds(vehicle) if parts.feeds is not None else None
+    initial = CarState(
+        vehicle.vin,
+        settings=car.settings,
+        timing=parts.timing,
+        feed=feed.feed if feed is not None else Feed.NONE,
+    )
+    state, refs = resume(initial, read_open_rows(parts.engine, car.car_id))
+    logbook = CarLogbook(
+        parts.engine, car.car_id, refs=refs, places=parts.places, costs=parts.costs
+    )
+    hook = parts.on_summary
+    executor = Executor(
+        vehicle.vin,
+        logbook,
+        on_summary=(lambda s: hook(vehicle.vin, s)) if hook is not None else None,
+    )
+    fetcher = RestFetcher(parts.client, vehicle.id, vehicle.vin, parts.pacer)
+    return CarWorker(
+        state=state,
+        executor=executor,
+        fetcher=fetcher,
+        pacer=parts.pacer,
+        engine=parts.engine,
+        car_id=car.car_id,
+        identity=identity,
+        feed=feed,
+    )
+
+
+async def supervise(parts: Parts, vehicle: Vehicle, workers: dict[str, CarWorker]) -> None:
+    """Run one car's worker forever, restarting it from the database if it dies."""
+    while True:
+        try:
+            worker = build_worker(parts, vehicle)
+            if worker is None:
+                return
+            workers[vehicle.vin] = worker
+            await worker.run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("car worker died, restarting vin=%s", vehicle.vin)
+            await asyncio.sleep(RESTART_DELAY_S)
+
+
+async def list_cars(client: TeslaClient, stop: asyncio.Event) -> list[Vehicle] | None:
+    """The account's cars (free); retried while Tesla does not answer, None if stopped."""
+    while not stop.is_set():
+        try:
+            return await client.products()
+        except TeslaError as exc:
+            log_event(log, logging.WARNING, "cannot list the cars yet", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LIST_RETRY_S)
+    return None
+
+
+@dataclass(slots=True)
+class Fleet:
+    """The running workers, for status lines, the web app and tests."""
+
+    workers: dict[str, CarWorker] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, parts: Parts, vehicles: list[Vehicle]) -> None:
+        for vehicle in vehicles:
+            task = asyncio.create_task(
+                supervise(parts, vehicle, self.workers), name=f"car:{vehicle.vin}"
+            )
+            self.tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            await cancel_and_wait(task)
+        self.tasks.clear()
+
+
+async def run_logger(
+    account: TeslaAccount,
+    engine: sa.Engine,
+    *,
+    pacer: Pacer,
+    clock: Clock,
+    stop: asyncio.Event,
+    timing: Timing | None = None,
+    feeds: FeedFactory | None = None,
+    on_summary: SummaryHook | None = None,
+    fleet: Fleet | None = None,
+    keep_tokens_fresh: bool = True,
+) -> Fleet:
+    """List the cars and run them until `stop` is set; returns the (stopped) fleet."""
+    fleet = fleet if fleet is not None else Fleet()
+    keeper_task = asyncio.create_task(account.keeper.run()) if keep_tokens_fresh else None
+    try:
+        vehicles = await list_cars(account.client, stop)
+        if vehicles is None:
+            return fleet
+        log_event(log, logging.INFO, "cars listed", count=len(vehicles))
+        parts = Parts(
+            engine,
+            account.client,
+            pacer,
+            timing=timing or Timing(),
+            feeds=feeds,
+            on_summary=on_summary,
+        )
+        await fleet.start(parts, vehicles)
+        await stop.wait()
+    finally:
+        await fleet.stop()
+        if keeper_task is not None:
+            await cancel_and_wait(keeper_task)
+        log_event(log, logging.INFO, "logger stopped", at=clock.now().isoformat())
+    return fleet
