@@ -18,7 +18,7 @@ import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,8 +31,13 @@ from aiohttp import web
 from fleetlog.clock import Clock, LoopClock, ManualClock
 from fleetlog.sim.auth import TokenPair
 from fleetlog.sim.billing import Category
+from fleetlog.sim.dispatch import Dispatcher, make_dispatcher
 from fleetlog.sim.errors import ApiError, BadRequest, NotFound, NotJson, OAuthError
 from fleetlog.sim.plan import Region
+from fleetlog.sim.push import PushHub
+from fleetlog.sim.sse import SseService
+from fleetlog.sim.streaming import StreamingService
+from fleetlog.sim.tls import server_context
 from fleetlog.sim.world import PROVIDERS, Caller, World
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,9 @@ class SimServer:
         faults: Faults | None = None,
         tick_s: float = 1.0,
         truth_out: Path | None = None,
+        telemetry: Sequence[str] = (),
+        streaming_tls: bool = False,
+        ack_loss: float = 0.02,
     ) -> None:
         self.world = world
         self.clock: Clock = clock if clock is not None else LoopClock(epoch=world.now, speed=speed)
@@ -95,6 +103,13 @@ class SimServer:
         self._port_region: dict[int, Region] = {}
         self.urls: dict[Region, str] = {}
         self.tokens: TokenPair | None = None
+        # Pushed data (part 2): the hub, its dispatchers and the streaming endpoints.
+        self.push = PushHub(world, ack_loss=ack_loss)
+        self.dispatchers: list[Dispatcher] = [make_dispatcher(url) for url in telemetry]
+        self.streaming_tls = streaming_tls
+        self.streaming_url: str | None = None
+        self.streaming = StreamingService(world) if world.mode in ("owner", "myteslamate") else None
+        self.sse = SseService(world, self._credential) if world.mode == "teslemetry" else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -125,11 +140,30 @@ class SimServer:
             bound = _bound_port(site)
             self._port_region[bound] = region
             self.urls[region] = f"http://{self.host}:{bound}"
+        if self.streaming is not None:
+            url = self.urls[self.world.account.region].replace("http://", "ws://")
+            if self.streaming_tls:
+                tls = web.TCPSite(
+                    self._runner,
+                    self.host,
+                    0,
+                    ssl_context=server_context(self.host, self.world.now),
+                )
+                await tls.start()
+                url = f"wss://{self.host}:{_bound_port(tls)}"
+            self.streaming_url = url
         if self.world.mode == "fleet":
             self.world.base_urls.update(self.urls)
         else:
             url = self.urls[self.world.account.region]
             self.world.base_urls.update({"na": url, "eu": url})
+        for sink in (self.streaming, self.sse):
+            if sink is not None:
+                self.push.add_sink(sink)
+        for dispatcher in self.dispatchers:
+            await dispatcher.start()
+            self.push.add_sink(dispatcher)
+        self.push.attach()
         self.sync()
         self.tokens = self.world.initial_tokens()
         if not isinstance(self.clock, ManualClock):
@@ -141,6 +175,11 @@ class SimServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        for dispatcher in self.dispatchers:
+            self.push.remove_sink(dispatcher)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dispatcher.flush(), 5.0)
+            await dispatcher.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -157,6 +196,12 @@ class SimServer:
     def sync(self) -> None:
         """Move the world to the clock's now."""
         self.world.advance(self.clock.now())
+        self.push.tick(self.world.now)
+
+    async def flush(self) -> None:
+        """Wait until every telemetry record produced so far is published."""
+        for dispatcher in self.dispatchers:
+            await dispatcher.flush()
 
     async def advance(self, seconds: float | timedelta) -> None:
         """Fast-forward a :class:`ManualClock` by `seconds` and the world with it."""
@@ -198,6 +243,14 @@ class SimServer:
         env["FLEETLOG_ACCESS_TOKEN"] = tokens.access_token
         env["FLEETLOG_REFRESH_TOKEN"] = tokens.refresh_token or ""
         env["FLEETLOG_SIM_URL"] = self.base_url + "/_sim"
+        if self.streaming_url is not None:
+            env["TESLA_WSS_HOST"] = self.streaming_url
+            if mode == "myteslamate":
+                env["TESLA_WSS_USE_VIN"] = "true"
+            if self.streaming_tls:
+                env["TESLA_WSS_TLS_ACCEPT_INVALID_CERTS"] = "true"
+        if self.dispatchers:
+            env["FLEETLOG_TELEMETRY"] = ",".join(d.url for d in self.dispatchers)
         return env
 
     # ------------------------------------------------------------------ routing
@@ -224,6 +277,9 @@ class SimServer:
         r.add_get("/api/1/vehicles/{vid}/fleet_telemetry_config", self._telemetry_get)
         r.add_delete("/api/1/vehicles/{vid}/fleet_telemetry_config", self._telemetry_delete)
         r.add_get("/api/1/vehicles/{vid}/fleet_telemetry_errors", self._telemetry_errors)
+        r.add_get("/streaming/", self._streaming)
+        r.add_get("/sse", self._sse)
+        r.add_get("/sse/{vin}", self._sse)
 
     def _txid(self) -> str:
         return self._txid_rng.randbytes(16).hex()
@@ -429,6 +485,16 @@ class SimServer:
         self.world.check_enabled()
         _attributable.get()[0] = True
         return self._ok(self.world.region())
+
+    async def _streaming(self, request: web.Request) -> web.StreamResponse:
+        if self.streaming is None:  # only the Owner API and MyTeslaMate stream this way
+            raise NotFound("not_found")
+        return await self.streaming.handle(request)
+
+    async def _sse(self, request: web.Request) -> web.StreamResponse:
+        if self.sse is None:  # only Teslemetry streams Server-Sent Events
+            raise NotFound("not_found")
+        return await self.sse.handle(request)
 
     async def _me(self, request: web.Request) -> web.Response:
         self._caller(request)
