@@ -250,6 +250,16 @@ def _endpoints(raw: str) -> str:
     return ";".join(names)
 
 
+_GEOCODERS = ("offline", "nominatim", "off")
+
+
+def _geocoder(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _GEOCODERS:
+        raise ValueError(f"expected one of {', '.join(_GEOCODERS)}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One environment variable: its name, default, parser and meaning."""
@@ -679,6 +689,43 @@ SETTINGS: tuple[Setting, ...] = (
         0.001,
         _usd,
         "Price of one command (Tesla: 1,000 per $1; Teslemetry preset: $0.00125).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_GEOCODER",
+        "geocoder",
+        "offline",
+        _geocoder,
+        "Addresses of drives and charges: offline (city level, from data shipped with "
+        "fleetlog, no network), nominatim (street level from OpenStreetMap's Nominatim, "
+        "filled in the background; city level until then) or off. TeslaMate always uses "
+        "the public Nominatim.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_NOMINATIM_URL",
+        "nominatim_url",
+        "https://nominatim.openstreetmap.org",
+        _http_url,
+        "Base URL of the Nominatim server (a self-hosted one works); the address language "
+        "is the one chosen in the settings. At most one request per second is sent.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_NOMINATIM_TIMEOUT",
+        "nominatim_timeout",
+        10.0,
+        _seconds,
+        "Seconds to wait for one Nominatim answer before trying again later.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_ADDRESS_REPAIR_INTERVAL",
+        "address_repair_interval",
+        3600.0,
+        _seconds,
+        "Seconds between passes that fill missing addresses (and re-fetch them after the "
+        "language changed).",
         _G_OWN,
     ),
 )
