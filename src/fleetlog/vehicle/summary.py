@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetlog.vehicle.phase import Phase
+from fleetlog.vehicle.settings import Feed
 
 if TYPE_CHECKING:
     from fleetlog.vehicle.machine import CarState
@@ -36,9 +37,13 @@ def summary(state: CarState) -> dict[str, Any]:
         "state": public_state(state),
         "since": since.isoformat() if since else None,
         "healthy": state.errors == 0,
-        "version": s.car_version,
+        # TeslaMate shows the release without the build hash ("2024.8.7", not "2024.8.7 c5c3f0").
+        "version": s.car_version.split(" ", 1)[0] if s.car_version else None,
         "update_available": s.update_status in _UPDATE_PENDING,
         "update_version": s.update_version,
+        "download_perc": s.update_download_perc,
+        "install_perc": s.update_install_perc,
+        "service_mode": s.in_service,
         "model": s.car_type,
         "trim_badging": s.trim_badging,
         "exterior_color": s.exterior_color,
@@ -83,4 +88,7 @@ def summary(state: CarState) -> dict[str, Any]:
         "tpms_pressure_fr": s.tpms_pressure_fr_bar,
         "tpms_pressure_rl": s.tpms_pressure_rl_bar,
         "tpms_pressure_rr": s.tpms_pressure_rr_bar,
+        # fleetlog's own keys (not TeslaMate's): how pushed data reaches this car.
+        "feed": state.feed.value,
+        "telemetry_connected": state.feed is not Feed.NONE and state.stream_up,
     }
