@@ -222,6 +222,28 @@ def _usd(raw: str) -> float:
     return value
 
 
+_TELEMETRY_SCHEMES = ("mqtt", "mqtts", "zmq", "redis", "rediss")
+
+
+def _telemetry_urls(raw: str) -> str:
+    urls = [u.strip() for u in raw.split(",") if u.strip()]
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in _TELEMETRY_SCHEMES or not parts.hostname:
+            raise ValueError(
+                "expected fleet-telemetry dispatcher URLs such as mqtt://host:1883/telemetry, "
+                "zmq://host:5284 or redis://host:6379/0?namespace=tesla (comma-separated)"
+            )
+    return ",".join(urls)
+
+
+def _mqtt_group(raw: str) -> str:
+    value = raw.strip()
+    if any(c in value for c in "/+#"):
+        raise ValueError("must not contain '/', '+' or '#'")
+    return value
+
+
 # Sections vehicle_data accepts (Fleet API docs); a typo would silently drop data.
 _VEHICLE_DATA_SECTIONS = (
     "charge_state",
@@ -257,6 +279,17 @@ def _geocoder(raw: str) -> str:
     value = raw.strip().lower()
     if value not in _GEOCODERS:
         raise ValueError(f"expected one of {', '.join(_GEOCODERS)}")
+    return value
+
+
+def _tile_url(raw: str) -> str:
+    value = raw.strip()
+    if value.lower() in ("off", "none", "false"):
+        return ""
+    if not value.startswith(("http://", "https://")) or not all(
+        part in value for part in ("{z}", "{x}", "{y}")
+    ):
+        raise ValueError("expected an http(s) URL with {z}, {x} and {y}, or off")
     return value
 
 
@@ -692,6 +725,43 @@ SETTINGS: tuple[Setting, ...] = (
         _G_OWN,
     ),
     Setting(
+        "FLEETLOG_WEB_AUTH",
+        "web_auth",
+        None,
+        _str,
+        "Web app sign-in: user:password, or a bare token (sent as Bearer by scripts, or typed as "
+        "the password). Required to listen on another address than loopback.",
+        _G_OWN,
+        True,
+    ),
+    Setting(
+        "FLEETLOG_WEB_ALLOW_UNAUTHENTICATED",
+        "web_allow_unauthenticated",
+        False,
+        _bool,
+        "Serve the web app on a non-loopback address without FLEETLOG_WEB_AUTH (only behind a "
+        "proxy that authenticates).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_WEB_SECRET_KEY",
+        "web_secret_key",
+        None,
+        _str,
+        "Key that signs web sessions and CSRF tokens. Unset: a random key per start (a restart "
+        "signs everyone out).",
+        _G_OWN,
+        True,
+    ),
+    Setting(
+        "FLEETLOG_WEB_TILE_URL",
+        "web_tile_url",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        _tile_url,
+        "Map tile URL template, loaded by the browser only; off: maps without tiles.",
+        _G_OWN,
+    ),
+    Setting(
         "FLEETLOG_GEOCODER",
         "geocoder",
         "offline",
@@ -726,6 +796,36 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds,
         "Seconds between passes that fill missing addresses (and re-fetch them after the "
         "language changed).",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_TELEMETRY",
+        "telemetry",
+        None,
+        _telemetry_urls,
+        "Where your own fleet-telemetry server publishes, one URL per dispatcher (comma-"
+        "separated): mqtt://[user:pass@]host:1883/<topic_base>, zmq://host:5284?namespace=tesla "
+        "or redis://[:pass@]host:6379/0?namespace=tesla (mqtts://, rediss:// for TLS). "
+        "Protobuf and JSON records are both read. See docs/streaming.md.",
+        _G_OWN,
+        True,
+    ),
+    Setting(
+        "FLEETLOG_TELEMETRY_SHARED_GROUP",
+        "telemetry_shared_group",
+        None,
+        _mqtt_group,
+        "MQTT v5 shared-subscription group: fleetlog workers with the same group split the "
+        "fleet's telemetry messages between them.",
+        _G_OWN,
+    ),
+    Setting(
+        "FLEETLOG_TESLEMETRY_STREAM_URL",
+        "teslemetry_stream_url",
+        None,
+        _http_url,
+        "Teslemetry's stream (e.g. https://api.teslemetry.com): each car's Server-Sent Events "
+        "at /sse/{vin}, authenticated with TOKEN.",
         _G_OWN,
     ),
 )

@@ -1,0 +1,99 @@
+"""Battery health: usable capacity over time and mileage, range at 100 %, charge levels.
+
+Capacity is estimated per completed charge from its end: rated range × the car's efficiency
+(kWh per km of range) ÷ the end state of charge. Charges that end below 30 % say little about
+the whole pack and are left out. No positions are scanned: the charge's own columns and its
+position (by primary key, for the odometer) are enough.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from fleetlog.store import tables as t
+from fleetlog.web.reads import as_float
+from fleetlog.web.window import Window
+
+
+def battery_health(conn: sa.Connection, window: Window, preferred: str) -> dict[str, Any]:
+    cp = t.charging_processes.c
+    end_range = cp.end_ideal_range_km if preferred == "ideal" else cp.end_rated_range_km
+    conds = [*window.where(t.charging_processes), cp.end_date.is_not(None)]
+    rows = conn.execute(
+        sa.select(
+            cp.end_date,
+            cp.end_battery_level,
+            end_range.label("end_range"),
+            t.cars.c.efficiency,
+            t.positions.c.odometer,
+        )
+        .join(t.cars, t.cars.c.id == cp.car_id)
+        .outerjoin(t.positions, t.positions.c.id == cp.position_id)
+        .where(*conds, cp.end_battery_level >= 30)
+        .order_by(cp.end_date)
+    ).all()
+    points: list[dict[str, Any]] = []
+    for r in rows:
+        level = r.end_battery_level
+        rng = as_float(r.end_range)
+        eff = as_float(r.efficiency)
+        if not level or rng is None:
+            continue
+        full_range = rng / level * 100
+        points.append(
+            {
+                "date": r.end_date,
+                "odometer_km": as_float(r.odometer),
+                "range_at_100_km": full_range,
+                "capacity_kwh": full_range * eff if eff else None,
+                "battery_level": level,
+            }
+        )
+    capacities = [p["capacity_kwh"] for p in points if p["capacity_kwh"]]
+    # Peak and current are medians of the first and last few samples: one odd charge (a cold
+    # pack, a rounding of the SoC) must not set the headline number.
+    first = sorted(capacities[:5])
+    last = sorted(capacities[-5:])
+    new = first[len(first) // 2] if first else None
+    now = last[len(last) // 2] if last else None
+    return {
+        "points": points,
+        "capacity_new_kwh": new,
+        "capacity_now_kwh": now,
+        "degradation_pct": (1 - now / new) * 100 if new and now else None,
+        "range_at_100_now_km": points[-1]["range_at_100_km"] if points else None,
+    }
+
+
+def charge_levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
+    """State of charge at the start and end of every drive and charge, in time order."""
+    cp = t.charging_processes.c
+    d = t.drives.c
+    sp = t.positions.alias("sp")
+    ep = t.positions.alias("ep")
+    out: list[dict[str, Any]] = []
+    for r in conn.execute(
+        sa.select(cp.start_date, cp.end_date, cp.start_battery_level, cp.end_battery_level).where(
+            *window.where(t.charging_processes), cp.end_date.is_not(None)
+        )
+    ):
+        out.append({"date": r.start_date, "battery_level": r.start_battery_level})
+        out.append({"date": r.end_date, "battery_level": r.end_battery_level})
+    for r in conn.execute(
+        sa.select(
+            d.start_date,
+            d.end_date,
+            sp.c.battery_level.label("start_level"),
+            ep.c.battery_level.label("end_level"),
+        )
+        .outerjoin(sp, sp.c.id == d.start_position_id)
+        .outerjoin(ep, ep.c.id == d.end_position_id)
+        .where(*window.where(t.drives), d.end_date.is_not(None))
+    ):
+        out.append({"date": r.start_date, "battery_level": r.start_level})
+        out.append({"date": r.end_date, "battery_level": r.end_level})
+    out = [p for p in out if p["battery_level"] is not None]
+    out.sort(key=lambda p: p["date"])
+    return out
