@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from _world import PARKED, T0, Truth, World
@@ -124,6 +125,7 @@ def day(t: datetime) -> Truth:
     return Truth(Connectivity.ASLEEP, done)
 
 
+@cache
 def summaries(
     feed: Feed = Feed.NONE, until: datetime = END
 ) -> list[tuple[datetime, dict[str, Any]]]:

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 QOS = 1
 #: How long one publish may wait for the broker's acknowledgement (TeslaMate: 10 s).
 PUBLISH_TIMEOUT_S = 10.0
+# aiomqtt warns past ten unacknowledged publishes
+_IN_FLIGHT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,12 +364,16 @@ class MqttPublisher:
             await self._send(client, self.topics.car(car_id, key), payload, retain=True)
             car.sent[key] = payload
 
-        results = await asyncio.gather(
-            *(one(k, v) for k, v in todo.items()), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        # A few publishes in flight at once: round trips overlap without flooding the client.
+        items = list(todo.items())
+        for start in range(0, len(items), _IN_FLIGHT):
+            results = await asyncio.gather(
+                *(one(k, v) for k, v in items[start : start + _IN_FLIGHT]),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         if car.healthy_due:
             car.healthy_due = False
             try:
