@@ -111,6 +111,31 @@ charge_cost_overrides = sa.Table(
     ),
 )
 
+# Telemetry alerts and errors (revision 0004_telemetry_notices): what Fleet Telemetry's
+# `alerts` and `errors` records report, one row per (car, kind, name, time).
+telemetry_notices = sa.Table(
+    "fleetlog_telemetry_notices",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("vin", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("at", _OWN_TS, nullable=False),  # UTC: an alert's start, an error's creation
+    sa.Column("ended_at", _OWN_TS),  # alerts: NULL while active
+    sa.Column("audiences", sa.String(255), nullable=False),  # comma-separated
+    sa.Column("tags", sa.Text(), nullable=False),  # JSON object
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("source", sa.String(255), nullable=False),  # the feed, without credentials
+    sa.Column("inserted_at", _OWN_TS, nullable=False),
+    sa.CheckConstraint("kind IN ('alert', 'error')", name="fleetlog_telemetry_notices_kind_check"),
+    sa.UniqueConstraint("vin", "kind", "name", "at", name="fleetlog_telemetry_notices_key"),
+)
+
 #: Names (without schema) of the TeslaMate tables, in creation order.
 TESLAMATE_TABLE_NAMES: tuple[str, ...] = TESLAMATE_TABLES
 #: Names of fleetlog's own tables.
