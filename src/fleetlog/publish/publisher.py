@@ -105,6 +105,7 @@ class MqttPublisher:
         self._scan_quiet_s = scan_quiet_s
         self._cars: dict[int, _Car] = {}
         self._by_vin: dict[str, int] = {}
+        self._removed: set[int] = set()  # late summaries of these are dropped
         self._clear: set[str] = set()  # retained topics to empty (removed cars' configs)
         self._healthy_cleared: set[int] = set()
         self._active: set[int] | None = None  # the complete set, once set_cars said so
@@ -138,6 +139,8 @@ class MqttPublisher:
 
     def add_car(self, car: CarInfo) -> None:
         """Know a car (for discovery and :meth:`summary_hook`); idempotent."""
+        self._removed.discard(car.car_id)
+        self._clear.discard(self.topics.device_config(car.car_id))
         entry = self._car(car.car_id)
         entry.device = replace(
             entry.device, vin=car.vin or entry.device.vin, name=car.name or entry.device.name
@@ -160,6 +163,7 @@ class MqttPublisher:
     def remove_car(self, car_id: int) -> None:
         """Stop publishing a car (removed or disabled) and clear its discovery config."""
         self._cars.pop(car_id, None)
+        self._removed.add(car_id)
         self._by_vin = {vin: cid for vin, cid in self._by_vin.items() if cid != car_id}
         if self._active is not None:
             self._active.discard(car_id)
@@ -169,7 +173,7 @@ class MqttPublisher:
 
     def submit(self, car_id: int, summary: Mapping[str, Any]) -> None:
         """Take a car's latest summary; never blocks (the connection task publishes it)."""
-        if not self.enabled:
+        if not self.enabled or car_id in self._removed:
             return
         car = self._car(car_id)
         car.desired.update(car_payloads(summary, default_geofence=self._default_geofence))
@@ -189,7 +193,7 @@ class MqttPublisher:
 
     def submit_budget(self, car_id: int, state: BudgetState, vehicle: str | None = None) -> None:
         """fleetlog's budget keys for a car; `vehicle` picks its calls in ``data_calls_today``."""
-        if not self.enabled:
+        if not self.enabled or car_id in self._removed:
             return
         self._car(car_id).desired.update(budget_payloads(state, vehicle))
         self._changed()
