@@ -162,14 +162,50 @@ def demo(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the demo keeps its SQLite database.")
     ] = Path("demo-data"),
+    scenario: Annotated[
+        str, typer.Option(help="commuter-week, road-trip, city-day, cold-week or fleet.")
+    ] = "commuter-week",
+    mode: Annotated[
+        str, typer.Option(help="owner (free polling) or fleet (paid: the budget at work).")
+    ] = "owner",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 60.0,
+    start: Annotated[
+        str, typer.Option(help="Where in the scenario to begin, e.g. 1d19h (default: busy).")
+    ] = "",
+    duration: Annotated[
+        float, typer.Option(help="Stop after this many real seconds (0: run until Ctrl-C).")
+    ] = 0.0,
+    every: Annotated[float, typer.Option(help="Seconds between status lines.")] = 5.0,
 ) -> None:
-    """Run the demo on the embedded default (SQLite): what exists of fleetlog today."""
+    """Simulator + logger on SQLite: a simulated car logged live, no Tesla account needed."""
+    import asyncio
+
+    from fleetlog.demo import DemoOptions, run_demo
+    from fleetlog.sim.command import parse_offset
+
     settings = _settings()
-    url = f"sqlite:///{data_dir.resolve() / 'fleetlog-demo.sqlite3'}"
+    if settings.sources.get("log_level") != "env":
+        # the status line tells the story; FLEETLOG_LOG_LEVEL=INFO shows every transition
+        logging.getLogger("fleetlog").setLevel(logging.WARNING)
+    if mode not in ("owner", "fleet"):
+        typer.echo(f"fleetlog demo: unknown mode {mode!r}; choose owner or fleet", err=True)
+        raise typer.Exit(code=2)
+    try:
+        offset = parse_offset(start) if start else None
+    except ValueError as exc:
+        typer.echo(f"fleetlog demo: --start: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    options = DemoOptions(
+        data_dir=data_dir,
+        scenario=scenario,
+        mode="owner" if mode == "owner" else "fleet",
+        speed=speed,
+        start=offset,
+        duration_s=duration,
+        every_s=every,
+    )
     with _user_errors():
-        engine = _engine(settings, url)
-        _migrate(engine)
-        _print_status(engine)
+        asyncio.run(run_demo(options))
 
 
 def _not_yet(command: str) -> None:
@@ -178,9 +214,32 @@ def _not_yet(command: str) -> None:
 
 
 @app.command()
-def run() -> None:
-    """Run the logger for every enabled car (not available yet)."""
-    _not_yet("run")
+def run(
+    sim_url: Annotated[
+        str,
+        typer.Option(
+            "--sim-url",
+            hidden=True,
+            help="Follow the clock of a fleetlog simulator (its FLEETLOG_SIM_URL).",
+        ),
+    ] = "",
+) -> None:
+    """Log every enabled car until SIGINT/SIGTERM (migrates the database first)."""
+    import asyncio
+
+    from fleetlog.clock import Clock, LoopClock
+    from fleetlog.runtime import serve, sim_clock
+    from fleetlog.vehicle.pacing import LoopPacer
+
+    settings = _settings()
+    with _user_errors():
+        engine = _engine(settings)
+        _migrate(engine)
+        clock: Clock = LoopClock()
+        speed = 1.0
+        if sim_url:
+            clock, speed = sim_clock(sim_url)
+        asyncio.run(serve(settings, engine, clock=clock, pacer=LoopPacer(clock, speed)))
 
 
 @app.command()

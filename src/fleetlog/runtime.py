@@ -18,13 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
-from fleetlog.clock import Clock
+from fleetlog.clock import Clock, LoopClock
 from fleetlog.logbook.resume import read_open_rows, resume
 from fleetlog.logbook.writer import (
     CarIdentity,
@@ -35,7 +38,7 @@ from fleetlog.logbook.writer import (
 )
 from fleetlog.logs import log_event
 from fleetlog.sources.polling import PushFeed, RestFetcher
-from fleetlog.sources.tesla import TeslaAccount, TeslaClient, TeslaError, Vehicle
+from fleetlog.sources.tesla import TeslaAccount, TeslaClient, TeslaError, Vehicle, open_account
 from fleetlog.vehicle.executor import Executor
 from fleetlog.vehicle.machine import CarState
 from fleetlog.vehicle.pacing import Pacer, cancel_and_wait
@@ -195,3 +198,48 @@ async def run_logger(
             await cancel_and_wait(keeper_task)
         log_event(log, logging.INFO, "logger stopped", at=clock.now().isoformat())
     return fleet
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (a graceful shutdown) instead of killing the loop."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(
+    settings: Any,
+    engine: sa.Engine,
+    *,
+    clock: Clock,
+    pacer: Pacer,
+    stop: asyncio.Event | None = None,
+    on_summary: SummaryHook | None = None,
+    fleet: Fleet | None = None,
+) -> Fleet:
+    """``fleetlog run``: sign in from the vault and log every enabled car until stopped."""
+    stop = stop if stop is not None else asyncio.Event()
+    stop_on_signals(stop)
+    account = await open_account(settings, engine, clock=clock)
+    try:
+        return await run_logger(
+            account,
+            engine,
+            pacer=pacer,
+            clock=clock,
+            stop=stop,
+            timing=Timing.from_settings(settings),
+            on_summary=on_summary,
+            fleet=fleet,
+        )
+    finally:
+        await account.aclose()
+
+
+def sim_clock(sim_url: str) -> tuple[LoopClock, float]:
+    """A clock that runs with a fleetlog simulator's (its now and speed, read once)."""
+    answer = httpx.get(sim_url.rstrip("/") + "/clock", timeout=10).json()
+    speed = float(answer.get("speed") or 1.0)
+    now = datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00"))
+    return LoopClock(epoch=now, speed=speed), speed
