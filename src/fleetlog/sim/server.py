@@ -399,7 +399,9 @@ class SimServer:
         return web.json_response(self.world.ledger.to_json())
 
     async def _admin_clock(self, request: web.Request) -> web.Response:
-        return web.json_response({"now": self.world.now.isoformat().replace("+00:00", "Z")})
+        now = self.world.now.isoformat().replace("+00:00", "Z")
+        # speed lets a logger in another process follow this clock (`fleetlog run --sim-url`)
+        return web.json_response({"now": now, "speed": getattr(self.clock, "speed", None)})
 
     async def _token(self, request: web.Request) -> web.Response:
         if request.content_type == "application/json":
