@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -395,6 +396,305 @@ def login_fleet(
         typer.echo(flow.authorize_url() + "\n")
         pasted = typer.prompt("Paste the address your browser was sent to (or the code)")
         _print_signed_in(asyncio.run(flow.finish(pasted)))
+
+
+# --- places and costs: geofences, tariffs, charge cost -------------------------------------
+
+geofence_app = typer.Typer(
+    help="Named circles that label drives and charges and set what charging costs there.",
+    no_args_is_help=True,
+)
+app.add_typer(geofence_app, name="geofence")
+tariff_app = typer.Typer(
+    help="Time-of-use charging prices per geofence, and the cost of single charges.",
+    no_args_is_help=True,
+)
+app.add_typer(tariff_app, name="tariff")
+
+
+def _places_engine(settings: Settings) -> sa.Engine:
+    from fleetlog.store import upgrade
+
+    _quiet_alembic()
+    engine = _engine(settings)
+    upgrade(engine)  # a TeslaMate database must have been adopted first (fleetlog migrate)
+    return engine
+
+
+def _money(text: str | None) -> Decimal | None:
+    from fleetlog.costs.tariff import parse_price
+
+    return None if text is None or text == "" else parse_price(text)
+
+
+def _print_relabelled(relabelled: object) -> None:
+    from fleetlog.places import Relabelled
+
+    assert isinstance(relabelled, Relabelled)
+    typer.echo(
+        f"relabelled {relabelled.drive_starts} drive start(s), {relabelled.drive_ends} drive "
+        f"end(s), {relabelled.charges} charge(s)"
+    )
+
+
+def _print_cost_changes(changes: Sequence[object], *, applied: bool) -> None:
+    from fleetlog.costs import CostChange
+
+    table = Table("charge", "started (UTC)", "old cost", "new cost", box=None, pad_edge=False)
+    for change in changes:
+        assert isinstance(change, CostChange)
+        table.add_row(
+            str(change.process_id),
+            change.start_date.strftime("%Y-%m-%d %H:%M"),
+            "—" if change.old is None else str(change.old),
+            "—" if change.new is None else str(change.new),
+        )
+    if changes:
+        Console(file=sys.stdout, width=120, soft_wrap=True).print(table)
+    verb = "changed" if applied else "would change (dry run, nothing written)"
+    typer.echo(f"{len(changes)} charge cost(s) {verb}")
+
+
+@geofence_app.command("list")
+def geofence_list() -> None:
+    """List the geofences with their billing."""
+    from fleetlog.costs import get_tariff
+    from fleetlog.places import list_geofences
+
+    settings = _settings()
+    with _user_errors(), _places_engine(settings).connect() as conn:
+        table = Table(
+            "id", "name", "latitude", "longitude", "radius m", "billing", "per unit", "fee",
+            "tariff", box=None, pad_edge=False,
+        )  # fmt: skip
+        for f in list_geofences(conn):
+            tariff = get_tariff(conn, f.id)
+            table.add_row(
+                str(f.id), f.name, f"{f.latitude:.6f}", f"{f.longitude:.6f}", str(f.radius),
+                f.billing_type,
+                "—" if f.cost_per_unit is None else str(f.cost_per_unit),
+                "—" if f.session_fee is None else str(f.session_fee),
+                "—" if tariff is None else f"{tariff.currency}, {len(tariff.windows)} window(s)",
+            )  # fmt: skip
+        Console(file=sys.stdout, width=160, soft_wrap=True).print(table)
+
+
+@geofence_app.command("add")
+def geofence_add(
+    name: Annotated[str, typer.Argument(help="Display name, e.g. Home.")],
+    lat: Annotated[float, typer.Option(help="Latitude of the centre.")],
+    lon: Annotated[float, typer.Option(help="Longitude of the centre.")],
+    radius: Annotated[int, typer.Option(help="Radius in metres (1–4999).")] = 25,
+    billing: Annotated[str, typer.Option(help="per_kwh or per_minute.")] = "per_kwh",
+    cost_per_unit: Annotated[str | None, typer.Option(help="Price per kWh or minute.")] = None,
+    session_fee: Annotated[str | None, typer.Option(help="Fee per charging session.")] = None,
+) -> None:
+    """Add a geofence; past drives and charges inside it are labelled with it."""
+    from fleetlog.places import GeofenceSpec, create_geofence
+
+    settings = _settings()
+    with _user_errors(), _places_engine(settings).begin() as conn:
+        spec = GeofenceSpec(
+            name, lat, lon, radius, billing,  # type: ignore[arg-type]  # validated
+            _money(cost_per_unit), _money(session_fee),
+        )  # fmt: skip
+        fence, relabelled = create_geofence(conn, spec)
+        typer.echo(f"added geofence {fence.id} {fence.name!r}")
+        _print_relabelled(relabelled)
+
+
+@geofence_app.command("edit")
+def geofence_edit(
+    geofence: Annotated[str, typer.Argument(help="Id or name.")],
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    lat: Annotated[float | None, typer.Option(help="New latitude.")] = None,
+    lon: Annotated[float | None, typer.Option(help="New longitude.")] = None,
+    radius: Annotated[int | None, typer.Option(help="New radius in metres.")] = None,
+    billing: Annotated[str | None, typer.Option(help="per_kwh or per_minute.")] = None,
+    cost_per_unit: Annotated[str | None, typer.Option(help="Price ('' clears).")] = None,
+    session_fee: Annotated[str | None, typer.Option(help="Session fee ('' clears).")] = None,
+    recompute_costs: Annotated[
+        bool, typer.Option(help="Also price the charges at this geofence again.")
+    ] = False,
+) -> None:
+    """Change a geofence; drives and charges around its old and new circle are relabelled."""
+    from dataclasses import replace
+
+    from fleetlog.costs import recompute_costs as recompute
+    from fleetlog.places import find_geofence, spec_of, update_geofence
+
+    settings = _settings()
+    with _user_errors(), _places_engine(settings).begin() as conn:
+        fence = find_geofence(conn, geofence)
+        spec = spec_of(fence)
+        changes: dict[str, object] = {
+            k: v
+            for k, v in {"name": name, "latitude": lat, "longitude": lon, "radius": radius,
+                         "billing_type": billing}.items()
+            if v is not None
+        }  # fmt: skip
+        if cost_per_unit is not None:
+            changes["cost_per_unit"] = _money(cost_per_unit)
+        if session_fee is not None:
+            changes["session_fee"] = _money(session_fee)
+        fence, relabelled = update_geofence(conn, fence.id, replace(spec, **changes))  # type: ignore[arg-type]
+        typer.echo(f"updated geofence {fence.id} {fence.name!r}")
+        _print_relabelled(relabelled)
+        if recompute_costs or relabelled.charges:
+            ids = None if recompute_costs else list(relabelled.charge_ids)
+            cost_changes = recompute(
+                conn,
+                geofence_id=fence.id if recompute_costs else None,
+                process_ids=ids,
+                default_time_zone=settings.tz,
+            )
+            _print_cost_changes(cost_changes, applied=True)
+
+
+@geofence_app.command("remove")
+def geofence_remove(geofence: Annotated[str, typer.Argument(help="Id or name.")]) -> None:
+    """Delete a geofence; what it labelled falls to an overlapping one or to none."""
+    from fleetlog.places import delete_geofence, find_geofence
+
+    settings = _settings()
+    with _user_errors(), _places_engine(settings).begin() as conn:
+        fence = find_geofence(conn, geofence)
+        relabelled = delete_geofence(conn, fence.id)
+        typer.echo(f"removed geofence {fence.id} {fence.name!r}")
+        _print_relabelled(relabelled)
+
+
+@tariff_app.command("show")
+def tariff_show(geofence: Annotated[str, typer.Argument(help="Geofence id or name.")]) -> None:
+    """Show a geofence's tariff, one window per line in the order they apply."""
+    from fleetlog.costs import format_window, get_tariff
+    from fleetlog.places import find_geofence
+
+    settings = _settings()
+    with _user_errors(), _places_engine(settings).connect() as conn:
+        fence = find_geofence(conn, geofence)
+        tariff = get_tariff(conn, fence.id)
+        if tariff is None:
+            price = fence.cost_per_unit if fence.cost_per_unit is not None else "none"
+            typer.echo(f"{fence.name}: no tariff; flat {fence.billing_type} price {price}")
+            return
+        typer.echo(
+            f"{fence.name}: {tariff.currency}, {fence.billing_type}, time zone "
+            f"{tariff.time_zone or settings.tz + ' (TZ)'}"
+        )
+        for window in tariff.windows:
+            typer.echo(f"  --window '{format_window(window)}'")
+        default = tariff.default_price if tariff.default_price is not None else fence.cost_per_unit
+        typer.echo(f"  otherwise {default if default is not None else 'unpriced'}")
+        if fence.session_fee is not None:
+            typer.echo(f"  plus a session fee of {fence.session_fee}")
+
+
+def _tariff_change(
+    settings: Settings, geofence: str, dry_run: bool, change: Callable[[sa.Connection, int], object]
+) -> None:
+    """Run `change(conn, geofence_id)`, reprice the geofence's charges; roll back on dry run."""
+    from fleetlog.costs import recompute_costs
+    from fleetlog.places import find_geofence
+
+    engine = _places_engine(settings)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        fence = find_geofence(conn, geofence)
+        change(conn, fence.id)
+        changes = recompute_costs(conn, geofence_id=fence.id, default_time_zone=settings.tz)
+        _print_cost_changes(changes, applied=not dry_run)
+        if dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+
+
+@tariff_app.command("set")
+def tariff_set(
+    geofence: Annotated[str, typer.Argument(help="Geofence id or name.")],
+    window: Annotated[
+        list[str],
+        typer.Option(
+            help="[MM-DD..MM-DD] DAYS HH:MM-HH:MM PRICE, e.g. 'mon-fri 22:00-06:00 0.21'; "
+            "repeat it; the first window that matches sets the price."
+        ),
+    ],
+    currency: Annotated[str, typer.Option(help="Three-letter currency code, e.g. EUR.")],
+    tz: Annotated[str | None, typer.Option(help="Time zone of the windows (default: TZ).")] = None,
+    default_price: Annotated[
+        str | None, typer.Option(help="Price outside every window (default: cost per unit).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the cost changes, write nothing.")] = False,
+) -> None:
+    """Give a geofence a time-of-use tariff and price its past charges again."""
+    from fleetlog.costs import Tariff, set_tariff, windows_of
+
+    settings = _settings()
+    with _user_errors():
+        tariff = Tariff(
+            currency=currency.upper(),
+            windows=windows_of(window),
+            default_price=_money(default_price),
+            time_zone=tz,
+        )
+        _tariff_change(
+            settings, geofence, dry_run, lambda conn, fence_id: set_tariff(conn, fence_id, tariff)
+        )
+
+
+@tariff_app.command("clear")
+def tariff_clear(
+    geofence: Annotated[str, typer.Argument(help="Geofence id or name.")],
+    dry_run: Annotated[bool, typer.Option(help="Show the cost changes, write nothing.")] = False,
+) -> None:
+    """Remove a geofence's tariff (flat billing again) and price its charges again."""
+    from fleetlog.costs import delete_tariff
+
+    settings = _settings()
+    with _user_errors():
+        _tariff_change(
+            settings, geofence, dry_run, lambda conn, fence_id: delete_tariff(conn, fence_id)
+        )
+
+
+@tariff_app.command("recompute")
+def tariff_recompute(
+    geofence: Annotated[str, typer.Argument(help="Geofence id or name.")],
+    dry_run: Annotated[bool, typer.Option(help="Show the cost changes, write nothing.")] = False,
+) -> None:
+    """Price every closed charge at a geofence again (charges with a manual cost excepted)."""
+    settings = _settings()
+    with _user_errors():
+        _tariff_change(settings, geofence, dry_run, lambda conn, fence_id: None)
+
+
+@tariff_app.command("charge-cost")
+def tariff_charge_cost(
+    charge: Annotated[int, typer.Argument(help="Charging process id.")],
+    amount: Annotated[str | None, typer.Option(help="The total cost.")] = None,
+    per_kwh: Annotated[str | None, typer.Option(help="A price per kWh.")] = None,
+    per_minute: Annotated[str | None, typer.Option(help="A price per minute.")] = None,
+    clear: Annotated[bool, typer.Option(help="Forget the manual cost.")] = False,
+) -> None:
+    """Set what one charge cost by hand (kept when tariffs change), or clear it."""
+    from fleetlog.costs import clear_manual_cost, set_manual_cost
+
+    given = {"absolute": amount, "per_kwh": per_kwh, "per_minute": per_minute}
+    chosen = [(kind, value) for kind, value in given.items() if value is not None]
+    if len(chosen) + int(clear) != 1:
+        typer.echo("give exactly one of --amount, --per-kwh, --per-minute, --clear", err=True)
+        raise typer.Exit(code=2)
+    settings = _settings()
+    with _user_errors(), _places_engine(settings).begin() as conn:
+        if clear:
+            cost = clear_manual_cost(conn, charge, default_time_zone=settings.tz)
+        else:
+            kind, value = chosen[0]
+            price = _money(value)
+            assert price is not None
+            cost = set_manual_cost(conn, charge, kind, price)
+        typer.echo(f"charge {charge} cost {'unknown' if cost is None else cost}")
 
 
 def main() -> None:

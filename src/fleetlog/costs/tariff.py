@@ -268,8 +268,13 @@ def format_window(window: Window) -> str:
         season = f"{s // 100:02d}-{s % 100:02d}..{e // 100:02d}-{e % 100:02d} "
     return (
         f"{season}{format_days(window.weekdays)} "
-        f"{hhmm(window.start_minute)}-{hhmm(window.end_minute)} {window.price}"
+        f"{hhmm(window.start_minute)}-{hhmm(window.end_minute)} {format_price(window.price)}"
     )
+
+
+def format_price(price: Decimal) -> str:
+    """A price without the column's trailing zeros (0.2100 → 0.21, 10.0000 → 10)."""
+    return format(price.normalize(), "f")
 
 
 def windows_of(texts: Sequence[str]) -> tuple[Window, ...]:
