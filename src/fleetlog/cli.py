@@ -244,6 +244,43 @@ def run(
 
 
 @app.command()
+def web(
+    seed_days: Annotated[
+        int,
+        typer.Option(
+            "--seed-days",
+            help="First fill an empty database with this many days of generated history "
+            "(two cars), to try the pages without a car.",
+        ),
+    ] = 0,
+) -> None:
+    """Serve the web app alone (no logger in this process) on PORT and HTTP_BINDING_ADDRESS."""
+    import uvicorn
+
+    from fleetlog.web import create_app
+    from fleetlog.web.seed import seed
+
+    settings = _settings()
+    with _user_errors():
+        engine = _engine(settings)
+        _migrate(engine)
+        if seed_days:
+            report = seed(engine, days=seed_days)
+            typer.echo(f"seeded {report.drives} drives and {report.charges} charges")
+        application = create_app(settings, engine)
+        binding = str(settings.http_binding_address)
+        where = {"uds": binding} if binding.startswith("/") else {"host": binding}
+        uvicorn.run(
+            application,
+            port=int(settings.port),
+            root_path=str(settings.url_path).rstrip("/"),
+            proxy_headers=True,
+            log_level="warning",
+            **where,  # type: ignore[arg-type]
+        )
+
+
+@app.command()
 def sim(
     scenario: str = typer.Option(
         "commuter-week", help="commuter-week, road-trip, city-day, cold-week or fleet."

@@ -37,6 +37,8 @@ def _select(preferred: str) -> sa.Select[Any]:
     ea_addr = t.addresses.alias("ea")
     sg = t.geofences.alias("sg")
     eg = t.geofences.alias("eg")
+    sp = t.positions.alias("sp")
+    ep = t.positions.alias("ep")
     start_range, end_range = _range_cols(preferred)
     return (
         sa.select(
@@ -69,6 +71,8 @@ def _select(preferred: str) -> sa.Select[Any]:
             d.end_position_id,
             d.start_geofence_id,
             d.end_geofence_id,
+            sp.c.battery_level.label("start_soc"),
+            ep.c.battery_level.label("end_soc"),
         )
         .select_from(t.drives)
         .join(t.cars, t.cars.c.id == d.car_id)
@@ -76,6 +80,8 @@ def _select(preferred: str) -> sa.Select[Any]:
         .outerjoin(ea_addr, ea_addr.c.id == d.end_address_id)
         .outerjoin(sg, sg.c.id == d.start_geofence_id)
         .outerjoin(eg, eg.c.id == d.end_geofence_id)
+        .outerjoin(sp, sp.c.id == d.start_position_id)
+        .outerjoin(ep, ep.c.id == d.end_position_id)
     )
 
 
@@ -104,6 +110,8 @@ def _shape(row: Any) -> dict[str, Any]:
         "end_odometer_km": as_float(row.end_km),
         "ascent_m": row.ascent,
         "descent_m": row.descent,
+        "start_soc": row.start_soc,
+        "end_soc": row.end_soc,
         "start_range_km": start_range,
         "end_range_km": end_range,
         "energy_kwh": energy,

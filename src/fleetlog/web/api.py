@@ -1,0 +1,368 @@
+"""The JSON API: what the pages show, in canonical units, plus TeslaMate's logging endpoints.
+
+``PUT /api/car/{id}/logging/suspend|resume`` keep TeslaMate's paths and answers (204 when done,
+412 with the reason when the car cannot be suspended now) so phone shortcuts keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from fleetlog.places import geofences as fences
+from fleetlog.web import changes
+from fleetlog.web.context import Web, web_of
+from fleetlog.web.display import load_prefs
+from fleetlog.web.reads import (
+    battery,
+    cars,
+    charges,
+    drives,
+    efficiency,
+    idle,
+    places,
+    spending,
+    statistics,
+    timeline,
+    updates,
+)
+from fleetlog.web.window import Window, list_cars, parse_window
+
+router = APIRouter(prefix="/api", tags=["fleetlog"])
+
+Car = Annotated[str | None, Query(description="Car id, or `all`; default: the first car.")]
+From = Annotated[
+    str | None,
+    Query(alias="from", description="First local day (YYYY-MM-DD); empty: the beginning."),
+]
+To = Annotated[str | None, Query(description="Last local day (YYYY-MM-DD), inclusive.")]
+
+
+@contextmanager
+def _read(
+    request: Request,
+    car: str | None,
+    start: str | None,
+    end: str | None,
+    default_days: int | None = 90,
+) -> Iterator[tuple[Web, sa.Connection, str, Window]]:
+    web = web_of(request)
+    with web.engine.connect() as conn:
+        prefs = load_prefs(conn, web.tz)
+        try:
+            window = parse_window(
+                car, start, end, tz=web.tz, cars=list_cars(conn), default_days=default_days
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        yield web, conn, prefs.preferred_range, window
+
+
+# --- cars and live state ---------------------------------------------------------------
+
+
+@router.get("/cars", summary="Every car with its settings and current summary")
+def api_cars(request: Request) -> list[dict[str, Any]]:
+    web = web_of(request)
+    out = []
+    with web.engine.connect() as conn:
+        for ref in list_cars(conn):
+            live = web.live.summary(ref.id) if web.live else None
+            out.append(
+                {
+                    "id": ref.id,
+                    "name": ref.name,
+                    "vin": ref.vin,
+                    "settings": cars.car_info(conn, ref.id),
+                    "summary": dict(live) if live else cars.recorded_summary(conn, ref.id),
+                    "live": live is not None,
+                }
+            )
+    return out
+
+
+@router.get("/events", summary="Server-Sent Events: `summary` events as cars change")
+async def api_events(request: Request) -> StreamingResponse:
+    web = web_of(request)
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 5000\n\n"
+        if web.live is None:
+            # Nothing will change without a runtime; keep the connection politely idle.
+            while not await request.is_disconnected():
+                yield ": idle\n\n"
+                await asyncio.sleep(15)
+            return
+        updates_ = web.live.subscribe()
+        try:
+            while True:
+                try:
+                    car_id, summary = await asyncio.wait_for(anext(updates_), timeout=15)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": keep-alive\n\n"
+                    continue
+                data = json.dumps(jsonable_encoder({"car_id": car_id, "summary": summary}))
+                yield f"event: summary\ndata: {data}\n\n"
+        finally:
+            await updates_.aclose()  # type: ignore[attr-defined]
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _logging(request: Request, car_id: int, action: Literal["suspend", "resume"]) -> Response:
+    web = web_of(request)
+    with web.engine.connect() as conn:
+        if cars.car_info(conn, car_id) is None:
+            raise HTTPException(404, f"no car with id {car_id}")
+    if web.live is None:
+        return JSONResponse({"error": "the logger is not running in this process"}, 503)
+    if action == "suspend":
+        outcome = await web.live.suspend_logging(car_id)
+    else:
+        outcome = await web.live.resume_logging(car_id)
+    if outcome.ok:
+        return Response(status_code=204)
+    return JSONResponse({"error": outcome.reason or "refused"}, status_code=412)
+
+
+@router.put(
+    "/car/{car_id}/logging/suspend",
+    status_code=204,
+    summary="Let the car fall asleep (TeslaMate-compatible)",
+    responses={412: {"description": "Refused now; `error` says why"}, 503: {}},
+)
+async def api_suspend(request: Request, car_id: int) -> Response:
+    return await _logging(request, car_id, "suspend")
+
+
+@router.put(
+    "/car/{car_id}/logging/resume",
+    status_code=204,
+    summary="Resume normal logging now (TeslaMate-compatible)",
+    responses={412: {}, 503: {}},
+)
+async def api_resume(request: Request, car_id: int) -> Response:
+    return await _logging(request, car_id, "resume")
+
+
+@router.get("/budget", summary="Tesla API spend this month per car and category, projected")
+def api_budget(request: Request) -> dict[str, Any]:
+    web = web_of(request)
+    with web.engine.connect() as conn:
+        out = spending.api_spend(
+            web.engine, conn, credit_usd=float(web.settings.budget_monthly_usd)
+        )
+    out["governor"] = web.live.budget_state() if web.live else None
+    return out
+
+
+# --- history ---------------------------------------------------------------------------
+
+
+@router.get("/drives", summary="Drives, newest first, with totals")
+def api_drives(
+    request: Request,
+    car: Car = None,
+    start: From = None,
+    to: To = None,
+    offset: int = 0,
+    limit: Annotated[int, Query(le=1000)] = drives.PAGE_SIZE,
+) -> dict[str, Any]:
+    with _read(request, car, start, to) as (_, conn, pref, window):
+        rows, totals = drives.list_drives(conn, window, pref, offset=offset, limit=limit)
+    return {"window": window.as_dict(), "totals": totals, "drives": rows}
+
+
+@router.get("/drives/{drive_id}", summary="One drive with its positions")
+def api_drive(request: Request, drive_id: int) -> dict[str, Any]:
+    with _read(request, "all", None, None) as (_, conn, pref, _w):
+        drive = drives.get_drive(conn, drive_id, pref)
+        if drive is None:
+            raise HTTPException(404, f"no drive {drive_id}")
+        return {"drive": drive, "positions": drives.drive_positions(conn, drive_id)}
+
+
+@router.get("/charges", summary="Charging processes, newest first, with totals")
+def api_charges(
+    request: Request,
+    car: Car = None,
+    start: From = None,
+    to: To = None,
+    offset: int = 0,
+    limit: Annotated[int, Query(le=1000)] = charges.PAGE_SIZE,
+) -> dict[str, Any]:
+    with _read(request, car, start, to) as (_, conn, pref, window):
+        rows, totals = charges.list_charges(conn, window, pref, offset=offset, limit=limit)
+    return {"window": window.as_dict(), "totals": totals, "charges": rows}
+
+
+@router.get("/charges/{charge_id}", summary="One charging process with its samples")
+def api_charge(request: Request, charge_id: int) -> dict[str, Any]:
+    with _read(request, "all", None, None) as (_, conn, pref, _w):
+        charge = charges.get_charge(conn, charge_id, pref)
+        if charge is None:
+            raise HTTPException(404, f"no charge {charge_id}")
+        return {"charge": charge, "samples": charges.charge_samples(conn, charge_id)}
+
+
+class CostIn(BaseModel):
+    """A charge's cost: an absolute amount, a price per kWh or per minute, or clear it."""
+
+    mode: Literal["absolute", "per_kwh", "per_minute", "clear"]
+    amount: Decimal | None = Field(None, ge=0)
+
+
+@router.put("/charges/{charge_id}/cost", summary="Set a charge's cost by hand")
+def api_charge_cost(request: Request, charge_id: int, body: CostIn) -> dict[str, Any]:
+    web = web_of(request)
+    try:
+        with web.engine.begin() as conn:
+            cost = changes.set_charge_cost(conn, charge_id, body.mode, body.amount)
+    except changes.ChangeError as exc:
+        status = 404 if "no charge" in str(exc) else 422
+        raise HTTPException(status, str(exc)) from None
+    return {"id": charge_id, "cost": cost}
+
+
+@router.get("/battery", summary="Usable capacity, range at 100 % and charge levels")
+def api_battery(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to, None) as (_, conn, pref, window):
+        return {
+            "window": window.as_dict(),
+            **battery.battery_health(conn, window, pref),
+            "charge_levels": battery.charge_levels(conn, window),
+        }
+
+
+@router.get("/efficiency", summary="Net and gross consumption; by temperature and speed")
+def api_efficiency(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to, 365) as (_, conn, pref, window):
+        return {"window": window.as_dict(), **efficiency.efficiency(conn, window, pref)}
+
+
+@router.get("/vampire", summary="Idle periods: range lost per hour, share asleep")
+def api_vampire(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to) as (_, conn, pref, window):
+        return {"window": window.as_dict(), **idle.vampire_drain(conn, window, pref)}
+
+
+@router.get("/timeline", summary="Driving, charging, updating, parked, asleep, offline, gaps")
+def api_timeline(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to, 7) as (_, conn, _p, window):
+        return {"window": window.as_dict(), "segments": timeline.timeline(conn, window)}
+
+
+@router.get("/statistics", summary="Per day, week, month or year")
+def api_statistics(
+    request: Request,
+    car: Car = None,
+    start: From = None,
+    to: To = None,
+    period: Literal["day", "week", "month", "year"] = "month",
+) -> Any:
+    with _read(request, car, start, to, None) as (_, conn, pref, window):
+        return {
+            "window": window.as_dict(),
+            "period": period,
+            "rows": statistics.statistics(conn, window, pref, period),
+        }
+
+
+@router.get("/locations", summary="Visited places and drive end points")
+def api_locations(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to, None) as (_, conn, _p, window):
+        return {
+            "window": window.as_dict(),
+            "visited": places.visited(conn, window),
+            "points": places.route_points(conn, window),
+        }
+
+
+@router.get("/updates", summary="Software updates")
+def api_updates(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to, None) as (_, conn, _p, window):
+        return {"window": window.as_dict(), "updates": updates.software_updates(conn, window)}
+
+
+@router.get("/costs", summary="Charging cost per month and per 100 km")
+def api_costs(request: Request, car: Car = None, start: From = None, to: To = None) -> Any:
+    with _read(request, car, start, to, 365) as (_, conn, _p, window):
+        return {"window": window.as_dict(), "months": spending.charging_costs(conn, window)}
+
+
+# --- geofences -------------------------------------------------------------------------
+
+
+class GeofenceIn(BaseModel):
+    """A circular place; money in the user's currency."""
+
+    name: str = Field(min_length=1, max_length=255)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    radius: int = Field(25, gt=0, lt=5000, description="metres")
+    billing_type: Literal["per_kwh", "per_minute"] = "per_kwh"
+    cost_per_unit: Decimal | None = Field(None, ge=0)
+    session_fee: Decimal | None = Field(None, ge=0)
+
+    def spec(self) -> fences.GeofenceSpec:
+        return fences.GeofenceSpec(
+            name=self.name,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            radius=self.radius,
+            billing_type=self.billing_type,
+            cost_per_unit=self.cost_per_unit,
+            session_fee=self.session_fee,
+        )
+
+
+@router.get("/geofences", summary="Every geofence")
+def api_geofences(request: Request) -> list[dict[str, Any]]:
+    with web_of(request).engine.connect() as conn:
+        return places.geofences(conn)
+
+
+@router.post("/geofences", status_code=201, summary="Create a geofence (relabels history)")
+def api_geofence_create(request: Request, body: GeofenceIn) -> dict[str, Any]:
+    try:
+        with web_of(request).engine.begin() as conn:
+            fence, relabelled = fences.create_geofence(conn, body.spec())
+    except fences.GeofenceError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"id": fence.id, "relabelled": relabelled.total}
+
+
+@router.put("/geofences/{fence_id}", summary="Change a geofence (relabels history)")
+def api_geofence_update(request: Request, fence_id: int, body: GeofenceIn) -> dict[str, Any]:
+    try:
+        with web_of(request).engine.begin() as conn:
+            fence, relabelled = fences.update_geofence(conn, fence_id, body.spec())
+    except fences.GeofenceError as exc:
+        raise HTTPException(404 if "no geofence" in str(exc) else 422, str(exc)) from None
+    return {"id": fence.id, "relabelled": relabelled.total}
+
+
+@router.delete("/geofences/{fence_id}", status_code=204, summary="Delete a geofence")
+def api_geofence_delete(request: Request, fence_id: int) -> Response:
+    try:
+        with web_of(request).engine.begin() as conn:
+            fences.delete_geofence(conn, fence_id)
+    except fences.GeofenceError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return Response(status_code=204)
