@@ -646,3 +646,13 @@ def test_feed_lost_while_driving_falls_back_to_polling() -> None:
     car = driving_car(Feed.STREAM)
     out = car.do(StreamDisconnected(), after=1)
     assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.at(2.5), "feed lost while driving")
+
+
+def test_parked_full_answer_clears_the_driving_speed() -> None:
+    # vehicle_data leaves speed empty once parked: the summary must not keep the last speed.
+    car = driving_car()
+    car.full(2.5, shift_state="D", odometer_km=1001.0, speed_kmh=60.0)
+    assert car.state.snapshot.speed_kmh == 60.0
+    car.full(2.5, shift_state="P", odometer_km=1002.0, speed_kmh=None)
+    assert car.state.snapshot.speed_kmh is None
+    assert car.state.snapshot.shift_state == "P"

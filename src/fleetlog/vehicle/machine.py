@@ -367,8 +367,13 @@ def _remember_parked(s: CarState, at: datetime) -> CarState:
 
 def _merge(s: CarState, vs: VehicleState, *, authoritative_shift: bool) -> CarState:
     snap = s.snapshot.merged(vs)
-    if authoritative_shift and snap.shift_state != vs.shift_state:
-        snap = replace(snap, shift_state=vs.shift_state)
+    if authoritative_shift and (snap.shift_state, snap.speed_kmh) != (
+        vs.shift_state,
+        vs.speed_kmh,
+    ):
+        # A full answer (vehicle_data, a legacy stream frame) leaves gear and speed empty when
+        # the car is parked: there "not said" means "none", so a parked car shows no speed.
+        snap = replace(snap, shift_state=vs.shift_state, speed_kmh=vs.speed_kmh)
     identity = s.identity_known or vs.car_type is not None or vs.car_version is not None
     return replace(s, snapshot=snap, seen=True, identity_known=identity)
 
