@@ -141,3 +141,18 @@ def migrated_engine(engine: sa.Engine) -> sa.Engine:
     """`engine` with the schema migrated to head."""
     upgrade(engine)
     return engine
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long", action="store_true", help="also run tests marked slow (whole simulated weeks)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):
+        return
+    skip = pytest.mark.skip(reason="long-running; run with --long")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[2]))
 
-from fidelity import score_car
-from runner import run_scenario
+from tests.harness.fidelity import score_car
+from tests.harness.runner import run_scenario
 
 from fleetlog.store import make_engine, upgrade
 
