@@ -4,6 +4,7 @@ into plotly figures)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,7 +127,10 @@ def cars_page(request: Request) -> HTMLResponse:
         entries = []
         for ref in v.cars:
             live = v.web.live.summary(ref.id) if v.web.live else None
-            summary = dict(live) if live else cars.recorded_summary(v.conn, ref.id)
+            # A runtime's summary may lack keys (a car never seen charging): show them as "–".
+            summary: defaultdict[str, Any] = defaultdict(
+                lambda: None, live if live else cars.recorded_summary(v.conn, ref.id)
+            )
             entries.append({"car": ref, "info": cars.car_info(v.conn, ref.id), "summary": summary})
         return v.render("cars.html", entries=entries, live_on=v.web.live is not None)
 

@@ -123,7 +123,9 @@
       };
       var c0 = { lat: +edit.lat.value, lng: +edit.lng.value, radius_m: +edit.radius.value,
                  name: "this geofence", color: "#c0392b" };
-      traces.push(circle(c0)); xs.push(mx(c0.lng)); ys.push(my(c0.lat));
+      traces.push(circle(c0));
+      // Frame the fence being edited, not every other fence as well.
+      xs = [mx(c0.lng)]; ys = [my(c0.lat)];
       spec.zoom = spec.zoom || 16;
     }
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
