@@ -180,6 +180,11 @@ class SimServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(dispatcher.flush(), 5.0)
             await dispatcher.stop()
+        # Open streams would hold the runner's cleanup up for its whole shutdown timeout.
+        if self.sse is not None:
+            self.sse.close()
+        if self.streaming is not None:
+            await self.streaming.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -97,7 +97,7 @@ class _Client:
     def __init__(self, vin: str | None, topics: tuple[str, ...], now: datetime) -> None:
         self.vin = vin
         self.topics = topics
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()  # None: the server stops
         self.keepalive = KeepAlive(now)
 
     def send(self, t: datetime, topic: str, body: dict[str, Any]) -> None:
@@ -117,7 +117,10 @@ class SseService(PushSink):
         self.world = world
         self.credential = credential
         self.clients: list[_Client] = []
-        self.state: dict[str, tuple[datetime, str]] = {}
+        # What each car's state was when the service started: events are changes from it.
+        self.state: dict[str, tuple[datetime, str]] = {
+            car.spec.vin: (world.now, car.state) for car in world.cars
+        }
         self.data: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self.connectivity: dict[str, dict[str, Any]] = {}
 
@@ -145,6 +148,11 @@ class SseService(PushSink):
     def on_time(self, now: datetime) -> None:
         for client in self.clients:
             client.tick(now)
+
+    def close(self) -> None:
+        """End every open stream (the server is stopping)."""
+        for client in self.clients:
+            client.queue.put_nowait(None)
 
     def _cache(self, client: _Client) -> None:
         vins = [c.spec.vin for c in self.world.cars if client.vin in (None, c.spec.vin)]
@@ -187,8 +195,7 @@ class SseService(PushSink):
         await response.prepare(request)
         self.clients.append(client)
         try:
-            while True:
-                chunk = await client.queue.get()
+            while (chunk := await client.queue.get()) is not None:
                 await response.write(chunk.encode())
         except ConnectionResetError:
             pass

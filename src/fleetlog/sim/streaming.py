@@ -231,6 +231,11 @@ class StreamingService(PushSink):
 
     # ------------------------------------------------------------------ socket side
 
+    async def close(self) -> None:
+        """Close every open socket (the server is stopping)."""
+        for sock in list(self.sockets):
+            await sock.ws.close()
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
