@@ -298,6 +298,14 @@ def sim(
     error_rate: float = typer.Option(0.0, help="Fault: share of API answers that are 5xx."),
     drop_rate: float = typer.Option(0.0, help="Fault: share of API requests dropped."),
     malformed_rate: float = typer.Option(0.0, help="Fault: share of 200s with a cut-off body."),
+    telemetry: list[str] = typer.Option(  # noqa: B008
+        [],
+        help="Fleet Telemetry output, repeatable: mqtt://host:1883/<topic_base>, "
+        "zmq://host:5284, redis://host:6379/0?namespace=tesla (?encoding=json).",
+    ),
+    streaming_tls: bool = typer.Option(
+        False, help="Serve the streaming websocket over TLS (self-signed, wss://)."
+    ),
 ) -> None:
     """Run the Tesla cloud simulator on loopback and print the variables that point at it."""
     from pathlib import Path
@@ -326,6 +334,8 @@ def sim(
         daily_data_quota=daily_quota or None,
         billing_limit_usd=billing_limit or None,
         faults=Faults(latency, error_rate, drop_rate, malformed_rate, seed),
+        telemetry=tuple(telemetry),
+        streaming_tls=streaming_tls,
     )
     try:
         run(settings)

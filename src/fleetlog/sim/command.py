@@ -47,6 +47,8 @@ class SimSettings:
     daily_data_quota: int | None = None
     billing_limit_usd: float | None = 10.0
     faults: Faults = field(default_factory=Faults)
+    telemetry: tuple[str, ...] = ()  # dispatcher URLs: mqtt://…, zmq://…, redis://…
+    streaming_tls: bool = False
 
 
 def make_server(settings: SimSettings) -> SimServer:
@@ -67,6 +69,8 @@ def make_server(settings: SimSettings) -> SimServer:
         port=settings.port,
         faults=settings.faults,
         truth_out=settings.truth_out,
+        telemetry=settings.telemetry,
+        streaming_tls=settings.streaming_tls,
     )
 
 
