@@ -267,10 +267,16 @@ async def test_pushed_state_agrees_with_vehicle_data_at_every_moment() -> None:
     fields = {n: {"interval_seconds": 1} for n in names}
     async with sim_with(fields, prefer_typed=True) as (sim, cap, c):
         checked = 0
-        for step in [BOARDING, *[60] * 15, 3_600, 40_000, 3_000, *[7] * 10, 30_000, 600]:
-            await sim.advance(step)
+        # The first commute, the evening, the scheduled home charge from 22:00 (82,815 s).
+        moments = [BOARDING + 60 * k for k in range(16)] + [32_600, 72_600]
+        moments += [83_000 + 7 * k for k in range(10)] + [90_000, 113_000, 113_600]
+        charging = 0
+        for moment in moments:
+            await sim.advance(moment - (sim.world.now - sim.world.scenario.start).total_seconds())
+            fresh = sim.world.initial_tokens().access_token  # 8 h tokens; this runs a day
             r = await c.get(
                 f"/api/1/vehicles/{sim.world.cars[0].spec.vin}/vehicle_data",
+                headers={"Authorization": f"Bearer {fresh}"},
                 params={
                     "endpoints": "charge_state;drive_state;location_data;vehicle_state;"
                     "climate_state"
@@ -300,4 +306,5 @@ async def test_pushed_state_agrees_with_vehicle_data_at_every_moment() -> None:
             assert abs(s["InsideTemp"] - body["climate_state"]["inside_temp"]) <= 0.05
             assert s["Locked"] == body["vehicle_state"]["locked"]
             checked += 1
-        assert checked >= 10
+            charging += charge["charging_state"] == "Charging"
+        assert checked >= 20 and charging >= 10
