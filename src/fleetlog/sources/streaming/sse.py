@@ -141,15 +141,18 @@ class SseFeed:
     async def run(self) -> None:
         """Stream until cancelled; reconnect forever."""
         async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    await self._stream(session)
-                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log_event(log, logging.WARNING, "sse connection lost", vin=self.vin,
-                              error=f"{type(exc).__name__}: {str(exc)[:120]}")  # fmt: skip
-                self.ingest.flush(everything=True)
-                self._up(False)
-                await asyncio.sleep(self._backoff.next())
+            try:
+                while True:
+                    try:
+                        await self._stream(session)
+                    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                        log_event(log, logging.WARNING, "sse connection lost", vin=self.vin,
+                                  error=f"{type(exc).__name__}: {str(exc)[:120]}")  # fmt: skip
+                    self.ingest.flush(everything=True)
+                    self._up(False)
+                    await asyncio.sleep(self._backoff.next())
+            finally:
+                self.ingest.flush(everything=True)  # what was read is never dropped
 
     async def _stream(self, session: aiohttp.ClientSession) -> None:
         headers = {"Authorization": f"Bearer {self._credentials.token()}",
