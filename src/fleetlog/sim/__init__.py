@@ -4,6 +4,9 @@ Layers, bottom up: ``geo`` and ``physics`` (pure functions), ``plan`` (the scena
 vocabulary), ``car`` (the steppable car model, writing ``truth``), ``scenarios`` (named,
 seeded plans), ``auth``/``billing``/``world`` (the cloud, no HTTP), ``payload`` (wire
 units and shapes), ``server`` (aiohttp on loopback), ``command`` (``fleetlog sim``).
+Pushed data: ``telemetry`` (what the car sends, pure), ``encoding`` (protobuf/protojson),
+``push`` (the hub and its sinks), ``dispatch`` (MQTT, ZMQ, Redis), ``streaming``
+(``/streaming/``), ``sse`` (``/sse``), ``tls``.
 
 In a test::
 
@@ -12,6 +15,9 @@ In a test::
         ...  # HTTP against sim.base_url with sim.env["FLEETLOG_ACCESS_TOKEN"]
         await sim.advance(3600)  # an hour later
         truth = sim.truth()
+
+Pushed data: ``SimServer(world, telemetry=["mqtt://127.0.0.1:1883/<base>"])``, then
+``await sim.flush()``; or ``sim.push.add_sink(sink)`` for every snapshot and record in-process.
 """
 
 from fleetlog.sim.car import Car, Snapshot
