@@ -744,6 +744,114 @@ def tariff_charge_cost(
         typer.echo(f"charge {charge} cost {'unknown' if cost is None else cost}")
 
 
+telemetry_app = typer.Typer(help="Fleet Telemetry: the field configuration and its status.")
+app.add_typer(telemetry_app, name="telemetry")
+
+
+@telemetry_app.command("config")
+def telemetry_config(
+    vin: Annotated[list[str], typer.Option("--vin", help="Car(s) to configure.")],
+    hostname: Annotated[str, typer.Option(help="Your fleet-telemetry server's host name.")] = (
+        "telemetry.example.com"
+    ),
+    port: Annotated[int, typer.Option(help="Its port.")] = 443,
+    ca_file: Annotated[Path | None, typer.Option(help="PEM chain the car checks.")] = None,
+    profile: Annotated[str, typer.Option(help="economy, balanced or precise.")] = "balanced",
+    apply: Annotated[bool, typer.Option("--apply", help="POST it through --proxy.")] = False,
+    proxy: Annotated[
+        str | None, typer.Option(help="A vehicle-command proxy that signs (tesla-http-proxy).")
+    ] = None,
+) -> None:
+    """Print the fields a logger needs (every profile with its monthly cost); --apply sends it."""
+    import json
+
+    from fleetlog.sources.streaming.profiles import PROFILES, fleet_telemetry_config
+
+    if profile not in PROFILES:
+        typer.echo(f"unknown profile {profile!r}; choose {', '.join(PROFILES)}", err=True)
+        raise typer.Exit(code=2)
+    for p in PROFILES.values():
+        mark = "*" if p.name == profile else " "
+        typer.echo(
+            f"{mark} {p.name:9} ~{p.signals_per_day():>7,.0f} signals/day  "
+            f"~${p.monthly_usd():.2f}/month per car  {p.summary}",
+            err=True,
+        )
+    ca = ca_file.read_text() if ca_file else ""
+    config = fleet_telemetry_config(PROFILES[profile], hostname=hostname, port=port, ca=ca)
+    body = {"vins": vin, "config": config}
+    typer.echo(json.dumps(body, indent=2))
+    if not apply:
+        return
+    if not proxy:
+        typer.echo("--apply needs --proxy https://… (a proxy that signs the config)", err=True)
+        raise typer.Exit(code=2)
+    import os
+
+    import httpx
+
+    settings = _settings()
+    token = settings.token or os.environ.get("FLEETLOG_ACCESS_TOKEN")
+    if not token:
+        typer.echo("set TOKEN or FLEETLOG_ACCESS_TOKEN for the proxy", err=True)
+        raise typer.Exit(code=2)
+    response = httpx.post(
+        proxy.rstrip("/") + "/api/1/vehicles/fleet_telemetry_config",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=False,  # tesla-http-proxy serves a self-signed certificate by default
+        timeout=30,
+    )
+    typer.echo(f"{response.status_code} {response.text[:500]}", err=True)
+    if response.status_code >= 400:
+        raise typer.Exit(code=1)
+
+
+@telemetry_app.command("status")
+def telemetry_status(
+    vin: Annotated[list[str], typer.Option("--vin", help="Car(s) to check.")],
+) -> None:
+    """synced, config, limit_reached, key_paired and fleet_telemetry_errors per car."""
+    import asyncio
+    import json
+
+    from fleetlog.clock import LoopClock
+    from fleetlog.sources.tesla import Category, open_account
+
+    settings = _settings()
+
+    async def check() -> None:
+        engine = _engine(settings)
+        async with await open_account(settings, engine, clock=LoopClock()) as account:
+            client = account.client
+            status = await client.fleet_status(vin)
+            paired = set(status.get("key_paired_vins") or [])
+            for v in vin:
+                config = await client.fleet_telemetry_config(v)
+                # TeslaClient has no public fleet_telemetry_errors yet; the call is free
+                # and goes through the client's ledger like every other.
+                errors = await client._call(
+                    "GET", f"/api/1/vehicles/{v}/fleet_telemetry_errors",
+                    "fleet_telemetry_errors", Category.NONE, v,
+                )  # fmt: skip
+                typer.echo(
+                    json.dumps(
+                        {
+                            "vin": v,
+                            "synced": config.get("synced"),
+                            "limit_reached": config.get("limit_reached"),
+                            "key_paired": v in paired,
+                            "config": config.get("config"),
+                            "fleet_telemetry_errors": errors,
+                        },
+                        indent=2,
+                    )
+                )
+
+    with _user_errors():
+        asyncio.run(check())
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
