@@ -11,6 +11,7 @@ the streaming, telemetry and SSE issues add their feed factories here.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from fleetlog.clock import ManualClock
 from fleetlog.config import load_settings
 from fleetlog.runtime import FeedFactory, Fleet, Parts
 from fleetlog.sim.scenarios import build
-from fleetlog.sim.server import SimServer
+from fleetlog.sim.server import Faults, SimServer
 from fleetlog.sim.world import CloudOptions, World
 from fleetlog.sources.tesla import Ledger, open_account, sign_in_with_tokens
 from fleetlog.vehicle.pacing import VirtualPacer
@@ -68,16 +69,18 @@ async def run_scenario(
     start: timedelta = timedelta(0),
     duration: timedelta | None = None,
     seed: int = 1,
+    cars: int = 2,
+    faults: Faults | None = None,
     on_ready: Callable[[Fleet], None] | None = None,
 ) -> Run:
     """Run `scenario` from `start` for `duration` (default: to its end) into `engine`."""
-    world = World(build(scenario, seed), CloudOptions(mode=source.cloud_mode, seed=seed))  # type: ignore[arg-type]
+    world = World(build(scenario, seed, cars=cars), CloudOptions(mode=source.cloud_mode, seed=seed))  # type: ignore[arg-type]
     begin = world.scenario.start + start
     world.advance(begin)
     end = begin + duration if duration is not None else world.scenario.end
     clock = ManualClock(begin)
     wall = time.perf_counter()
-    async with SimServer(world, clock=clock) as sim:
+    async with SimServer(world, clock=clock, faults=faults) as sim:
         env = {k: v for k, v in sim.env.items() if not k.startswith("FLEETLOG_")}
         env.update(ENCRYPTION_KEY=ENCRYPTION_KEY, FLEETLOG_DATA_DIR=str(tmp))
         settings = load_settings(env)
@@ -102,6 +105,8 @@ async def run_scenario(
             )
             await fleet.start(parts, vehicles)
             if on_ready is not None:
+                while len(fleet.workers) < len(vehicles):
+                    await asyncio.sleep(0)
                 on_ready(fleet)
             await pacer.finished.wait()
         finally:
