@@ -21,6 +21,15 @@ branch_labels = None
 depends_on = None
 
 
+def _references(
+    table: str, *constraint: sa.ForeignKeyConstraint
+) -> tuple[sa.ForeignKeyConstraint, ...]:
+    # An adopted TeslaMate database always has the referenced table; a database that only
+    # carries TeslaMate's marker (a half-made or test database) may not, and a foreign key
+    # to a missing table would fail the whole upgrade.
+    return constraint if sa.inspect(op.get_bind()).has_table(table) else ()
+
+
 def upgrade() -> None:
     op.create_table(
         "fleetlog_tariffs",
@@ -31,11 +40,14 @@ def upgrade() -> None:
         sa.Column("default_price", sa.Numeric(9, 4), nullable=True),
         sa.Column("inserted_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["geofence_id"],
-            ["geofences.id"],
-            ondelete="CASCADE",
-            name="fleetlog_tariffs_geofence_id_fkey",
+        *_references(
+            "geofences",
+            sa.ForeignKeyConstraint(
+                ["geofence_id"],
+                ["geofences.id"],
+                ondelete="CASCADE",
+                name="fleetlog_tariffs_geofence_id_fkey",
+            ),
         ),
         sa.UniqueConstraint("geofence_id", name="fleetlog_tariffs_geofence_id_key"),
     )
@@ -65,11 +77,14 @@ def upgrade() -> None:
         sa.Column("amount", sa.Numeric(14, 4), nullable=False),
         sa.Column("inserted_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["charging_process_id"],
-            ["charging_processes.id"],
-            ondelete="CASCADE",
-            name="fleetlog_charge_cost_overrides_charging_process_id_fkey",
+        *_references(
+            "charging_processes",
+            sa.ForeignKeyConstraint(
+                ["charging_process_id"],
+                ["charging_processes.id"],
+                ondelete="CASCADE",
+                name="fleetlog_charge_cost_overrides_charging_process_id_fkey",
+            ),
         ),
         sa.CheckConstraint(
             "kind IN ('absolute', 'per_kwh', 'per_minute')",
