@@ -37,6 +37,9 @@ class Capture(PushSink):
         self.records: list[Record] = []
         self.snaps: list[Snapshot] = []
 
+    def wants_snapshots(self, car: Car) -> bool:
+        return True
+
     def on_record(self, record: Record) -> None:
         self.records.append(record)
 

@@ -18,6 +18,7 @@ is the state ``vehicle_data`` answers with at the same moment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -70,6 +71,10 @@ def provider_config(mode: str, hostname: str = "telemetry.provider.invalid") -> 
 class PushSink:
     """Something that takes pushed data; override what you need."""
 
+    def wants_snapshots(self, car: Car) -> bool:
+        """Whether this sink needs `car`'s snapshots even when the car sends no telemetry."""
+        return False
+
     def on_snapshot(self, car: Car, snap: Snapshot) -> None:
         return None
 
@@ -114,6 +119,7 @@ class PushHub:
         self.emitters: dict[str, tuple[TelemetryConfig, TelemetryEmitter]] = {}
         self._rng = Random(f"telemetry:{world.options.seed}")
         self._attached = False
+        self._listening: dict[str, Callable[[Snapshot], None]] = {}
 
     def attach(self) -> None:
         """Start listening to the cars (and, for a provider, configure their streaming)."""
@@ -127,8 +133,30 @@ class PushHub:
                     world.telemetry[car.spec.vin] = TelemetryConfig(
                         provider_config(world.mode), world.now
                     )
-        for car in world.cars:
-            car.add_listener(partial(self._step, car))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Listen to exactly the cars something needs; call before the world moves.
+
+        A car with a listener computes a snapshot after every step, which makes
+        fast-forwarding about three times slower; cars nobody streams are left alone.
+        """
+        if not self._attached:
+            return
+        for car in self.world.cars:
+            vin = car.spec.vin
+            needed = (
+                (self.world.mode != "owner" and vin in self.world.telemetry)
+                or vin in self.emitters
+                or any(sink.wants_snapshots(car) for sink in self.sinks)
+            )
+            listening = self._listening.get(vin)
+            if needed and listening is None:
+                self._listening[vin] = partial(self._step, car)
+                car.add_listener(self._listening[vin])
+            elif not needed and listening is not None:
+                car.remove_listener(listening)
+                del self._listening[vin]
 
     def add_sink(self, sink: PushSink) -> None:
         self.sinks.append(sink)

@@ -200,6 +200,7 @@ class SimServer:
 
     def sync(self) -> None:
         """Move the world to the clock's now."""
+        self.push.refresh()
         self.world.advance(self.clock.now())
         self.push.tick(self.world.now)
 

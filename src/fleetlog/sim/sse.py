@@ -124,6 +124,9 @@ class SseService(PushSink):
         self.data: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self.connectivity: dict[str, dict[str, Any]] = {}
 
+    def wants_snapshots(self, car: Car) -> bool:
+        return bool(self.clients)  # state events
+
     def on_snapshot(self, car: Car, snap: Snapshot) -> None:
         vin = car.spec.vin
         last = self.state.get(vin)

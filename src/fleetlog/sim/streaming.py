@@ -182,6 +182,9 @@ class StreamingService(PushSink):
 
     # ------------------------------------------------------------------ push side
 
+    def wants_snapshots(self, car: Car) -> bool:
+        return not self.by_vin and any(car in sock.tags.values() for sock in self.sockets)
+
     def on_snapshot(self, car: Car, snap: Snapshot) -> None:
         if self.by_vin:
             return
