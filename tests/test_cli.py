@@ -70,10 +70,10 @@ def test_wrong_setting_fails_at_startup_with_fix(tmp_path: Path) -> None:
     assert "PORT='http': expected a port number between 1 and 65535" in out.stderr
 
 
-def test_commands_of_later_issues_say_not_available(tmp_path: Path) -> None:
-    out = fleetlog("run", env={"FLEETLOG_DATA_DIR": str(tmp_path)})
-    assert out.returncode == 2
-    assert "not available yet" in out.stderr
+def test_run_without_sign_in_says_how_to_sign_in(tmp_path: Path) -> None:
+    out = fleetlog("run", env={"FLEETLOG_DATA_DIR": str(tmp_path), "ENCRYPTION_KEY": "k"})
+    assert out.returncode == 1
+    assert "login" in out.stderr
 
 
 def test_migrate_is_idempotent_and_status_counts_rows(db_url: str) -> None:
@@ -106,10 +106,20 @@ def test_migrate_refuses_a_teslamate_database_without_adopt(db_url: str) -> None
     assert adopted.returncode == 0, adopted.stderr
 
 
-def test_demo_creates_and_reports_an_sqlite_database(tmp_path: Path) -> None:
+def test_demo_logs_a_drive_within_seconds(tmp_path: Path) -> None:
     out = fleetlog(
-        "demo", "--data-dir", str(tmp_path / "demo"), env={"FLEETLOG_DATA_DIR": str(tmp_path)}
+        "demo",
+        "--data-dir",
+        str(tmp_path / "demo"),
+        "--duration",
+        "15",
+        "--every",
+        "2",
+        env={"FLEETLOG_DATA_DIR": str(tmp_path)},
     )
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "demo" / "fleetlog-demo.sqlite3").is_file()
-    assert "up to date" in out.stdout
+    db = tmp_path / "demo" / "fleetlog-demo.sqlite3"
+    assert str(db) in out.stdout and "/_sim/truth" in out.stdout
+    final = out.stdout.strip().splitlines()[-1]
+    assert final.startswith("fleetlog demo stopped:")
+    assert int(final.split(":")[1].split()[0]) >= 1  # at least one drive
