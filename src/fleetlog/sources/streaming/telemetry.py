@@ -339,12 +339,17 @@ class RedisFeed(_TelemetryFeed):
 
     async def _consume(self) -> None:
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         t = self.target
+        # No retries inside redis-py: its pub/sub would reconnect and resubscribe silently,
+        # and the car workers would never hear of the gap. A lost connection leaves this
+        # method instead, so the feed reports it down, backs off and comes back up (here).
         client = aioredis.Redis(
             host=t.host, port=t.port, db=t.db, username=t.username, password=t.password,
             ssl=t.scheme == "rediss", socket_connect_timeout=10, socket_keepalive=True,
-            health_check_interval=15,
+            health_check_interval=15, retry=Retry(NoBackoff(), 0),
         )  # fmt: skip
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
