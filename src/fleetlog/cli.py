@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
@@ -22,6 +22,9 @@ from rich.table import Table
 from fleetlog import __version__
 from fleetlog.config import SETTINGS, ConfigError, Settings, load_settings
 from fleetlog.logs import configure_logging
+
+if TYPE_CHECKING:
+    from fleetlog.importers.progress import RichProgress
 
 app = typer.Typer(
     name="fleetlog",
@@ -850,6 +853,234 @@ def telemetry_status(
 
     with _user_errors():
         asyncio.run(check())
+
+
+import_app = typer.Typer(
+    help="Bring history in: TeslaFi CSV exports, a TeslaMate database, a fleetlog JSON export.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+export_app = typer.Typer(
+    help="Take history out: GPX per drive, drives/charges CSV, a full JSON export.",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
+
+
+def _history_engine(settings: Settings) -> sa.Engine:
+    """The configured database, migrated (an import or export never meets an old schema)."""
+    from fleetlog.store import upgrade
+
+    _quiet_alembic()
+    # one line per machine transition would bury the progress bar
+    logging.getLogger("fleetlog.vehicle.executor").setLevel(logging.WARNING)
+    engine = _engine(settings)
+    upgrade(engine)
+    return engine
+
+
+@import_app.command("teslafi")
+def import_teslafi_command(
+    directory: Annotated[Path, typer.Argument(help="Directory of TeslaFi<M><YYYY>.csv files.")],
+    tz: str = typer.Option(..., "--tz", help="Time zone of the CSV's Date column (IANA name)."),
+) -> None:
+    """Replay TeslaFi's monthly CSV exports through the car machine (resumable)."""
+    from fleetlog.importers import runs
+    from fleetlog.importers.progress import RichProgress
+    from fleetlog.importers.teslafi import import_teslafi
+
+    settings = _settings()
+    with _user_errors():
+        engine = _history_engine(settings)
+        with RichProgress() as progress:
+            report = import_teslafi(engine, directory, tz, progress=progress)
+        typer.echo(report.summary())
+        rejected = runs.rejections(engine, report.run_id)
+        if rejected:
+            table = Table("file", "row", "reason", "fields", box=None, pad_edge=False)
+            for r in rejected[:50]:
+                table.add_row(r.file_name, str(r.row), r.reason, ",".join(r.fields))
+            Console(file=sys.stdout, width=120).print(table)
+            if len(rejected) > 50:
+                typer.echo(
+                    f"… {len(rejected) - 50} more in import_rejections (run {report.run_id})"
+                )
+
+
+@import_app.command("teslamate")
+def import_teslamate_command(
+    source: Annotated[str, typer.Argument(help="URL of the TeslaMate (or fleetlog) database.")],
+) -> None:
+    """Copy a TeslaMate database into this (fresh) database: every table, ids kept."""
+    from fleetlog.importers.progress import RichProgress
+    from fleetlog.importers.teslamate import import_teslamate
+
+    settings = _settings()
+    with _user_errors():
+        engine = _history_engine(settings)
+        with RichProgress() as progress:
+            report = import_teslamate(source, engine, progress=progress)
+        typer.echo(report.summary())
+
+
+@import_app.command("json")
+def import_json_command(
+    file: Annotated[Path, typer.Argument(help="A file written by `fleetlog export json`.")],
+) -> None:
+    """Load a full JSON export into this (fresh) database."""
+    from fleetlog.export.full_json import JsonSource
+    from fleetlog.importers import runs
+    from fleetlog.importers.progress import RichProgress
+    from fleetlog.importers.table_copy import copy_logbook
+
+    settings = _settings()
+    with _user_errors():
+        engine = _history_engine(settings)
+        source = JsonSource(file)
+        with RichProgress() as progress:
+            key = runs.source_key("json", str(file.resolve()))
+            report = copy_logbook(source, engine, key, progress=progress)
+        typer.echo(report.summary())
+
+
+@export_app.command("gpx")
+def export_gpx_command(
+    drive: Annotated[int, typer.Argument(help="Drive id.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+) -> None:
+    """One drive as a GPX 1.1 track."""
+    from fleetlog.export.gpx import gpx_for_drive
+
+    settings = _settings()
+    with _user_errors():
+        text = gpx_for_drive(_history_engine(settings), drive)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            typer.echo(f"wrote {output}")
+
+
+def _csv_export(
+    kind: str, output: Path | None, car: int | None, since: str | None, until: str | None, tz: str
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from fleetlog.export.logbook_csv import write_charges_csv, write_drives_csv
+
+    settings = _settings()
+    with _user_errors():
+        zone = ZoneInfo(tz)
+        start = datetime.fromisoformat(since).replace(tzinfo=zone) if since else None
+        end = datetime.fromisoformat(until).replace(tzinfo=zone) if until else None
+        writer = write_drives_csv if kind == "drives" else write_charges_csv
+        engine = _history_engine(settings)
+        if output is None:
+            n = writer(engine, sys.stdout, car_id=car, since=start, until=end, tz=tz)
+        else:
+            with output.open("w", newline="", encoding="utf-8") as fh:
+                n = writer(engine, fh, car_id=car, since=start, until=end, tz=tz)
+            typer.echo(f"wrote {n} {kind} to {output}")
+
+
+@export_app.command("drives")
+def export_drives_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+    car: int | None = typer.Option(None, "--car", help="Only this car id."),
+    since: str | None = typer.Option(None, "--from", help="Local date/time, e.g. 2024-01-01."),
+    until: str | None = typer.Option(None, "--to", help="Local date/time (exclusive)."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone for the times in the file."),
+) -> None:
+    """Drives as CSV: a mileage log (with an empty purpose column)."""
+    _csv_export("drives", output, car, since, until, tz)
+
+
+@export_app.command("charges")
+def export_charges_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+    car: int | None = typer.Option(None, "--car", help="Only this car id."),
+    since: str | None = typer.Option(None, "--from", help="Local date/time, e.g. 2024-01-01."),
+    until: str | None = typer.Option(None, "--to", help="Local date/time (exclusive)."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone for the times in the file."),
+) -> None:
+    """Charging processes as CSV (energy, place, cost)."""
+    _csv_export("charges", output, car, since, until, tz)
+
+
+@export_app.command("json")
+def export_json_command(
+    output: Annotated[Path, typer.Argument(help="File to write (.jsonl, or .jsonl.gz).")],
+) -> None:
+    """Every logbook table as JSON Lines (load it again with `fleetlog import json`)."""
+    from fleetlog.export.full_json import export_json
+    from fleetlog.importers.progress import RichProgress
+
+    settings = _settings()
+    with _user_errors():
+        engine = _history_engine(settings)
+        with RichProgress() as progress:
+            report = export_json(engine, output, progress=progress)
+        typer.echo(report.summary())
+
+
+def _backup_progress() -> tuple[RichProgress, Callable[[int, int, str], None]]:
+    """A progress bar and the (done, total, stage) hook the backup module calls."""
+    from fleetlog.importers.progress import RichProgress
+
+    bar = RichProgress()
+    stages: dict[str, int] = {}
+
+    def hook(done: int, total: int, stage: str) -> None:
+        if stage not in stages:
+            bar.start(total, stage)
+            stages[stage] = 0
+        bar.advance(max(done - stages[stage], 0))
+        stages[stage] = max(done, stages[stage])
+
+    return bar, hook
+
+
+@app.command()
+def backup(
+    destination: Annotated[
+        Path, typer.Argument(help="Directory (a dated file is made in it) or file name.")
+    ] = Path("."),
+) -> None:
+    """Back the database up and verify the copy (checksum, scratch restore, row counts)."""
+    from fleetlog.store.backup import backup as make_backup
+
+    settings = _settings()
+    with _user_errors():
+        bar, hook = _backup_progress()
+        with bar:
+            result = make_backup(_engine(settings), destination, progress=hook)
+        typer.echo(result.summary())
+        typer.echo(f"manifest {result.manifest_path}")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A backup made by `fleetlog backup`.")],
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite a database that already holds data."
+    ),
+) -> None:
+    """Restore a backup into the configured database (refuses a non-empty one)."""
+    from fleetlog.store.backup import restore as do_restore
+
+    settings = _settings()
+    with _user_errors():
+        bar, hook = _backup_progress()
+        with bar:
+            result = do_restore(_engine(settings), file, force=force, progress=hook)
+        typer.echo(result.summary())
 
 
 def main() -> None:
