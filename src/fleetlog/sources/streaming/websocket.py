@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -173,6 +174,7 @@ class WebsocketFeed:
         clock: Clock | None = None,
         watchdog_s: float = WATCHDOG_S,
         backoff: Backoff | None = None,
+        resubscribe: Callable[[int, bool], float] = resubscribe_delay,
     ) -> None:
         self.name = f"stream:{vin}"
         self.url = url
@@ -185,6 +187,7 @@ class WebsocketFeed:
         self._clock = clock or LoopClock()
         self._watchdog = watchdog_s
         self._backoff = backoff or Backoff(base=1.0, cap=30.0)
+        self._resubscribe = resubscribe  # (disconnects so far, last row in gear) → seconds
         self._streaming = False
         self._disconnects = 0
         self._in_gear = False
@@ -270,7 +273,7 @@ class WebsocketFeed:
                 self._update(msg.value)
             elif msg.kind == "disconnected":
                 self._set_streaming(False)
-                delay = resubscribe_delay(self._disconnects, self._in_gear)
+                delay = self._resubscribe(self._disconnects, self._in_gear)
                 self._disconnects += 1
                 if self._disconnects % 10 == 0:
                     log_event(log, logging.WARNING, "stream keeps disconnecting", vin=self.vin,
