@@ -154,18 +154,30 @@ class SseFeed:
             finally:
                 self.ingest.flush(everything=True)  # what was read is never dropped
 
+    async def _refresh(self, rejected: str) -> None:
+        """Ask for a fresh token; a failed refresh is logged and the next try backs off."""
+        try:
+            await self._credentials.refresh(rejected)
+        except Exception as exc:  # the keeper's errors: the feed must go on regardless
+            log_event(log, logging.WARNING, "sse token refresh failed", vin=self.vin,
+                      error=type(exc).__name__)  # fmt: skip
+
     async def _stream(self, session: aiohttp.ClientSession) -> None:
-        headers = {"Authorization": f"Bearer {self._credentials.token()}",
-                   "Accept": "text/event-stream"}  # fmt: skip
+        token = self._credentials.token()
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
         params = {"topics": ",".join(TOPICS)}
         timeout = aiohttp.ClientTimeout(total=None, connect=15, sock_read=self._timeout)
         async with session.get(self.url, headers=headers, params=params, timeout=timeout) as resp:
-            if resp.status == 401:
-                await self._credentials.refresh(self._credentials.token())
             if resp.status != 200:
-                body = (await resp.text())[:120]
-                log_event(log, logging.WARNING, "sse refused", vin=self.vin, status=resp.status,
-                          body=body)  # fmt: skip
+                # The body is the server's error JSON; never echo it whole (it could quote us).
+                body = (await resp.text())[:120].replace(token, "***") if token else ""
+                if resp.status == 401:
+                    log_event(log, logging.ERROR, "sse token rejected (401): check TOKEN",
+                              vin=self.vin, body=body)  # fmt: skip
+                    await self._refresh(token)
+                else:
+                    log_event(log, logging.WARNING, "sse refused", vin=self.vin,
+                              status=resp.status, body=body)  # fmt: skip
                 return
             self._up(True)
             self._backoff.reset()
