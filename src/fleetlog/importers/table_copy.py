@@ -211,9 +211,16 @@ class CopyReport:
         )
 
 
+def _existing(conn: sa.Connection, names: Sequence[str]) -> list[str]:
+    """The tables of `names` the database has (an adopted TeslaMate may lack fleetlog's)."""
+    inspector = sa.inspect(conn)
+    private = "private" if conn.dialect.name == "postgresql" else None
+    return [n for n in names if inspector.has_table(n, schema=private if n == "tokens" else None)]
+
+
 def _target_has_logbook(conn: sa.Connection) -> list[str]:
     busy = []
-    for name in LOGBOOK_TABLES:
+    for name in _existing(conn, LOGBOOK_TABLES):
         table = t.table_by_name(name)
         if conn.execute(sa.select(key_column(table)).limit(1)).first() is not None:
             busy.append(name)
@@ -384,7 +391,7 @@ def _move_sequences(engine: sa.Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as conn:
-        for name in (*KEPT_ID_TABLES, "settings"):
+        for name in _existing(conn, (*KEPT_ID_TABLES, "settings")):
             table = t.table_by_name(name)
             key = key_column(table)
             if key.name != "id":
