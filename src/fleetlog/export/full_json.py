@@ -47,8 +47,8 @@ FORMAT = "fleetlog-export"
 VERSION = 1
 
 
-def _open(path: Path, mode: str) -> IO[str]:
-    if path.suffix == ".gz":
+def _open(path: Path, mode: str, *, gz: bool | None = None) -> IO[str]:
+    if path.suffix == ".gz" if gz is None else gz:
         return io.TextIOWrapper(gzip.GzipFile(path, mode + "b"), encoding="utf-8")
     return path.open(mode, encoding="utf-8")
 
@@ -80,7 +80,7 @@ def export_json(
         counts = {name: source.count(name) for name in present}
         progress.start(sum(counts.values()), "export")
         tmp = path.with_name(path.name + ".partial")
-        with _open(tmp, "w") as out:
+        with _open(tmp, "w", gz=path.suffix == ".gz") as out:
             header = {
                 "format": FORMAT,
                 "version": VERSION,
