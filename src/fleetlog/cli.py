@@ -819,7 +819,7 @@ def telemetry_status(
     import json
 
     from fleetlog.clock import LoopClock
-    from fleetlog.sources.tesla import Category, open_account
+    from fleetlog.sources.tesla import open_account
 
     settings = _settings()
 
@@ -831,12 +831,7 @@ def telemetry_status(
             paired = set(status.get("key_paired_vins") or [])
             for v in vin:
                 config = await client.fleet_telemetry_config(v)
-                # TeslaClient has no public fleet_telemetry_errors yet; the call is free
-                # and goes through the client's ledger like every other.
-                errors = await client._call(
-                    "GET", f"/api/1/vehicles/{v}/fleet_telemetry_errors",
-                    "fleet_telemetry_errors", Category.NONE, v,
-                )  # fmt: skip
+                errors = await client.fleet_telemetry_errors(v)
                 typer.echo(
                     json.dumps(
                         {

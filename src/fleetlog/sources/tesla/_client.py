@@ -271,6 +271,15 @@ class TeslaClient:
         response = await self._call("GET", path, "fleet_telemetry_config", Category.NONE, vin)
         return _object(response, "fleet_telemetry_config")
 
+    async def fleet_telemetry_errors(self, vin: str) -> list[dict[str, Any]]:
+        """What the car reported about its telemetry config (bad hostname, CA, …), free."""
+        path = f"/api/1/vehicles/{_vehicle_ref(vin)}/fleet_telemetry_errors"
+        response = await self._call("GET", path, "fleet_telemetry_errors", Category.NONE, vin)
+        errors = _object(response, "fleet_telemetry_errors").get("fleet_telemetry_errors")
+        if not isinstance(errors, list):
+            raise MalformedResponse("fleet_telemetry_errors", 200, "fleet_telemetry_errors missing")
+        return [e for e in errors if isinstance(e, dict)]
+
     async def set_fleet_telemetry_config(
         self, vins: Sequence[str], config: Mapping[str, Any]
     ) -> dict[str, Any]:
