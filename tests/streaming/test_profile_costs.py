@@ -51,8 +51,11 @@ def billed_day(profile: str, scenario: str, day: int) -> tuple[int, Usage]:
     return billed, usage
 
 
-@pytest.mark.parametrize("day", [1, 5], ids=["tuesday-commute", "saturday-trip"])
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize(
+    ("profile", "day"),
+    [(name, 1) for name in sorted(PROFILES)] + [("precise", 5)],
+    ids=[f"{name}-tuesday-commute" for name in sorted(PROFILES)] + ["precise-saturday-trip"],
+)
 def test_estimate_matches_the_billed_signals(profile: str, day: int) -> None:
     billed, usage = billed_day(profile, "commuter-week", day)
     estimate = PROFILES[profile].signals_per_day(usage)
