@@ -180,8 +180,12 @@ def demo(
         float, typer.Option(help="Stop after this many real seconds (0: run until Ctrl-C).")
     ] = 0.0,
     every: Annotated[float, typer.Option(help="Seconds between status lines.")] = 5.0,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Web app port (default: PORT, 4000); a free one is taken if busy."),
+    ] = None,
 ) -> None:
-    """Simulator + logger on SQLite: a simulated car logged live, no Tesla account needed."""
+    """Simulator + logger + web app on SQLite: a simulated car logged live, no Tesla account."""
     import asyncio
 
     from fleetlog.demo import DemoOptions, run_demo
@@ -207,6 +211,7 @@ def demo(
         start=offset,
         duration_s=duration,
         every_s=every,
+        web_port=int(settings.port) if port is None else port,
     )
     with _user_errors():
         asyncio.run(run_demo(options))
@@ -233,6 +238,7 @@ def run(
 
     from fleetlog.clock import Clock, LoopClock
     from fleetlog.runtime import serve, sim_clock
+    from fleetlog.services import Services
     from fleetlog.vehicle.pacing import LoopPacer
 
     settings = _settings()
@@ -243,7 +249,16 @@ def run(
         speed = 1.0
         if sim_url:
             clock, speed = sim_clock(sim_url)
-        asyncio.run(serve(settings, engine, clock=clock, pacer=LoopPacer(clock, speed)))
+        services = Services(settings, engine, clock)
+        asyncio.run(
+            serve(
+                settings,
+                engine,
+                clock=clock,
+                pacer=LoopPacer(clock, speed),
+                services=services,
+            )
+        )
 
 
 @app.command()

@@ -1,10 +1,14 @@
-"""``fleetlog demo``: the simulator and the logger together on SQLite, no Tesla account needed.
+"""``fleetlog demo``: simulator, logger and web app together on SQLite, no Tesla account needed.
 
 The simulated car runs `speed`× real time (60: an hour a minute) from a busy
 point of the scenario, so a drive shows up within seconds and a charge within
 about a minute. The logger is the real one: the REST client over loopback HTTP,
-the budget governor, the car machine, the logbook on SQLite. A status line shows
-the car's state and what has been recorded so far.
+the budget governor, the car machine, the logbook on SQLite, and the services of
+``fleetlog run`` (:mod:`fleetlog.services`): the web app on port 4000 (another free
+port when that one is taken), places and costs (a priced "Home" geofence is drawn
+around each car's home, so drives end there and charges get a cost), address repair,
+and MQTT only when ``MQTT_HOST`` is set. A status line shows the car's state and what
+has been recorded so far.
 """
 
 from __future__ import annotations
@@ -12,18 +16,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 import sqlalchemy as sa
 
 from fleetlog.config import load_settings
+from fleetlog.places import GeofenceSpec, create_geofence
 from fleetlog.runtime import Fleet, Parts, list_cars, stop_on_signals
-from fleetlog.sim.command import SimSettings, make_server
-from fleetlog.sim.world import Mode
+from fleetlog.services import Services
+from fleetlog.sim import scenarios
+from fleetlog.sim.scenarios import Scenario
+from fleetlog.sim.server import SimServer
+from fleetlog.sim.world import CloudOptions, Mode, World
 from fleetlog.sources.tesla import Ledger, open_account, sign_in_with_tokens
 from fleetlog.store import make_engine, upgrade
 from fleetlog.store import tables as t
@@ -50,7 +62,79 @@ class DemoOptions:
     start: timedelta | None = None  # None: the scenario's busy point
     duration_s: float = 0.0  # real seconds; 0 = until Ctrl-C
     every_s: float = 5.0  # status line period, real seconds
-    port: int = 0
+    port: int = 0  # the simulator's
+    web_port: int = 4000  # the web app's; another free one when taken
+    web: bool = True
+
+
+#: The user's settings a demo keeps: how to show and publish, never where data or Tesla is.
+PASSED_THROUGH = (
+    "MQTT_",
+    "DISABLE_MQTT",
+    "DEFAULT_GEOFENCE",
+    "TZ",
+    "HTTP_BINDING_ADDRESS",
+    "URL_PATH",
+    "CHECK_ORIGIN",
+    "VIRTUAL_HOST",
+    "FLEETLOG_WEB_",
+    "FLEETLOG_GEOCODER",
+    "FLEETLOG_NOMINATIM_",
+    "NOMINATIM_PROXY",
+    "FLEETLOG_ADDRESS_REPAIR_INTERVAL",
+    "FLEETLOG_LOG_LEVEL",
+)
+#: Local time of the scenarios' regions, unless TZ says otherwise.
+REGION_TZ = {"eu": "Europe/Berlin", "na": "America/Los_Angeles"}
+#: What the demo's home geofences charge per kWh.
+HOME_PRICE = Decimal("0.30")
+
+
+def demo_environment(
+    sim_env: Mapping[str, str], environ: Mapping[str, str], region: str
+) -> dict[str, str]:
+    """The demo's settings: the simulator's Tesla variables plus the user's display ones."""
+    env = {k: v for k, v in environ.items() if k.startswith(PASSED_THROUGH)}
+    env.setdefault("TZ", REGION_TZ.get(region, "UTC"))
+    env.update({k: v for k, v in sim_env.items() if not k.startswith("FLEETLOG_")})
+    return env
+
+
+#: Each scenario built with another start (the same story, on other dates).
+_STARTED: dict[str, Callable[[int, datetime], Scenario]] = {
+    "commuter-week": lambda seed, start: scenarios.commuter_week(seed, start),
+    "road-trip": lambda seed, start: scenarios.road_trip(seed, start),
+    "city-day": lambda seed, start: scenarios.city_day(seed, start),
+    "cold-week": lambda seed, start: scenarios.cold_week(seed, start),
+    "fleet": lambda seed, start: scenarios.fleet(seed, start=start),
+}
+
+
+def recent_scenario(name: str, offset: timedelta, now: datetime, seed: int = 1) -> Scenario:
+    """The scenario moved by whole weeks so that `offset` into it falls in the last week.
+
+    The web app shows the last 90 days by default, so a story dated in its original year
+    would be out of sight; whole weeks keep its weekdays and times of day.
+    """
+    scenario = scenarios.build(name, seed)
+    weeks = math.floor((now - (scenario.start + offset)) / timedelta(weeks=1))
+    if weeks <= 0 or name not in _STARTED:
+        return scenario
+    return _STARTED[name](seed, scenario.start + timedelta(weeks=weeks))
+
+
+def draw_home_geofences(engine: sa.Engine, world: World) -> int:
+    """A priced "Home" geofence around each car's home (the web app can edit them)."""
+    homes: dict[tuple[float, float], str] = {}
+    for plan in world.scenario.cars:
+        point = (plan.home.point.lat, plan.home.point.lng)
+        several = len(world.scenario.cars) > 1
+        homes.setdefault(point, f"Home · {plan.spec.display_name}" if several else "Home")
+    with engine.begin() as conn:
+        for (lat, lng), name in homes.items():
+            spec = GeofenceSpec(name, lat, lng, radius=100, cost_per_unit=HOME_PRICE)
+            create_geofence(conn, spec)
+    return len(homes)
 
 
 @dataclass(slots=True)
@@ -98,31 +182,34 @@ def status_line(now: Any, summary: dict[str, Any], n: Tally, paid: int) -> str:
     return " ".join(parts)
 
 
-async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> Tally:
-    """Run the simulator and the logger until Ctrl-C or `duration_s`; the final tally."""
+async def run_demo(
+    options: DemoOptions, out: TextIO = sys.stdout, environ: Mapping[str, str] | None = None
+) -> Tally:
+    """Run the simulator, logger and web app until Ctrl-C or `duration_s`; the final tally."""
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "fleetlog-demo.sqlite3"
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
         stale.unlink(missing_ok=True)  # each demo starts the story afresh
     start = options.start if options.start is not None else BUSY_START.get(options.scenario)
-    sim_settings = SimSettings(
-        scenario=options.scenario,
-        mode=options.mode,
-        speed=options.speed,
-        port=options.port,
-        start=start or timedelta(0),
-        billing_limit_usd=None,
-    )
-    server = make_server(sim_settings)
+    offset = start or timedelta(0)
+    scenario = recent_scenario(options.scenario, offset, datetime.now(UTC))
+    world = World(scenario, CloudOptions(mode=options.mode, billing_limit_usd=None))
+    world.advance(scenario.start + offset)
+    server = SimServer(world, speed=options.speed, port=options.port)
     engine = make_engine(f"sqlite:///{db_path}")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade(engine)
+    draw_home_geofences(engine, server.world)
     stop = asyncio.Event()
     stop_on_signals(stop)
     latest: dict[str, Any] = {}
     async with server as sim:
-        env = {k: v for k, v in sim.env.items() if not k.startswith("FLEETLOG_")}
+        env = demo_environment(
+            sim.env,
+            os.environ if environ is None else environ,
+            sim.world.scenario.region,
+        )
         env.update(FLEETLOG_DATA_DIR=str(data_dir), FLEETLOG_DATABASE_URL=f"sqlite:///{db_path}")
         settings = load_settings(env)
         await sign_in_with_tokens(
@@ -132,22 +219,40 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> Tally:
             refresh_token=sim.env["FLEETLOG_REFRESH_TOKEN"],
             clock=sim.clock,
         )
-        print(
-            f"fleetlog demo: {options.scenario} at {options.speed:g}× real time "
-            f"({options.mode} API, simulated)",
-            file=out,
-        )
-        print(f"  database   {db_path}", file=out)
-        print(f"  simulator  {sim.base_url}  (ground truth: {sim.base_url}/_sim/truth)", file=out)
-        print(
-            f"  look       FLEETLOG_DATABASE_URL=sqlite:///{db_path} fleetlog status",
-            file=out,
-        )
-        print("  stop       Ctrl-C", file=out, flush=True)
         account = await open_account(settings, engine, clock=sim.clock)
         fleet = Fleet()
+        services = Services(
+            settings,
+            engine,
+            sim.clock,
+            web=options.web,
+            web_port=options.web_port,
+            web_port_fallback=True,
+        )
         ticker: asyncio.Task[None] | None = None
         try:
+            await services.start(fleet, account)
+            print(
+                f"fleetlog demo: {options.scenario} at {options.speed:g}× real time "
+                f"({options.mode} API, simulated)",
+                file=out,
+            )
+            if services.web is not None:
+                busy = services.web.binding.busy_port
+                note = f"  (port {busy} was busy, took a free one)" if busy else ""
+                print(f"  web app    {services.web.url}{note}", file=out)
+            if services.publisher.enabled:
+                print(f"  mqtt       {settings.mqtt_host}:{settings.effective_mqtt_port}", file=out)
+            print(f"  database   {db_path}", file=out)
+            print(
+                f"  simulator  {sim.base_url}  (ground truth: {sim.base_url}/_sim/truth)",
+                file=out,
+            )
+            print(
+                f"  look       FLEETLOG_DATABASE_URL=sqlite:///{db_path} fleetlog status",
+                file=out,
+            )
+            print("  stop       Ctrl-C", file=out, flush=True)
             vehicles = await list_cars(account.client, stop)
             if vehicles:
                 parts = Parts(
@@ -157,6 +262,9 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> Tally:
                     timing=Timing.from_settings(settings),
                     on_summary=lambda _vin, s: latest.update(s),
                 )
+                attach = services.attachments()
+                parts = attach.plug(parts)
+                services.on_listed(vehicles)
                 await fleet.start(parts, vehicles)
                 ticker = asyncio.create_task(_report(sim.clock, engine, latest, options, out))
                 with contextlib.suppress(TimeoutError):
@@ -165,6 +273,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> Tally:
             if ticker is not None:
                 await cancel_and_wait(ticker)
             await fleet.stop()
+            await services.stop()
             await account.aclose()
     final = tally(engine)
     print(

@@ -20,9 +20,9 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -39,6 +39,8 @@ from fleetlog.logbook.writer import (
 from fleetlog.logs import log_event
 from fleetlog.sources.polling import PushFeed, RestFetcher
 from fleetlog.sources.tesla import TeslaAccount, TeslaClient, TeslaError, Vehicle, open_account
+from fleetlog.vehicle import effects as fx
+from fleetlog.vehicle.events import Command
 from fleetlog.vehicle.executor import Executor
 from fleetlog.vehicle.machine import CarState
 from fleetlog.vehicle.pacing import Pacer, cancel_and_wait
@@ -52,6 +54,9 @@ FeedFactory = Callable[[Vehicle], PushFeed | None]
 
 SummaryHook = Callable[[str, dict[str, Any]], None]
 """Called with (vin, summary) whenever a car's summary changes."""
+
+CarHook = Callable[[int, Vehicle, bool], None]
+"""Called with (car_id, vehicle, enabled) each time a car is registered in ``cars``."""
 
 #: Pause before a crashed worker is started again.
 RESTART_DELAY_S = 10.0
@@ -71,6 +76,53 @@ class Parts:
     costs: ChargeCost | None = None
     feeds: FeedFactory | None = None
     on_summary: SummaryHook | None = None
+    on_car: CarHook | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachments:
+    """What the services beside the workers plug into them (``fleetlog.services``).
+
+    Places and costs go into every car's logbook; ``on_summary`` joins any summary hook
+    already there; ``on_car`` hears each registration; ``on_listed`` the account's cars.
+    """
+
+    places: Places | None = None
+    costs: ChargeCost | None = None
+    on_summary: SummaryHook | None = None
+    on_car: CarHook | None = None
+    on_listed: Callable[[list[Vehicle]], None] | None = None
+
+    def plug(self, parts: Parts) -> Parts:
+        """`parts` with these attachments (a new object; `parts` is left as it was)."""
+        return replace(
+            parts,
+            places=self.places or parts.places,
+            costs=self.costs or parts.costs,
+            on_summary=_both(parts.on_summary, self.on_summary),
+            on_car=self.on_car or parts.on_car,
+        )
+
+
+class Services(Protocol):
+    """What ``run``/``demo`` start beside the workers (``fleetlog.services.Services``)."""
+
+    def attachments(self) -> Attachments: ...
+
+    async def start(self, fleet: Fleet, account: TeslaAccount) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def _both(first: SummaryHook | None, second: SummaryHook | None) -> SummaryHook | None:
+    if first is None or second is None:
+        return first or second
+
+    def hook(vin: str, summary: dict[str, Any]) -> None:
+        first(vin, summary)
+        second(vin, summary)
+
+    return hook
 
 
 def build_worker(parts: Parts, vehicle: Vehicle) -> CarWorker | None:
@@ -79,6 +131,8 @@ def build_worker(parts: Parts, vehicle: Vehicle) -> CarWorker | None:
         eid=vehicle.id, vid=vehicle.vehicle_id, vin=vehicle.vin, name=vehicle.display_name
     )
     car = register_car(parts.engine, identity, parts.pacer.now())
+    if parts.on_car is not None:
+        parts.on_car(car.car_id, vehicle, car.settings.enabled)
     if not car.settings.enabled:
         log_event(log, logging.INFO, "car disabled, not logging", vin=vehicle.vin)
         return None
@@ -160,6 +214,13 @@ class Fleet:
             await cancel_and_wait(task)
         self.tasks.clear()
 
+    async def command(self, car_id: int, command: Command) -> fx.CommandResult | None:
+        """Hand a user command to the car's worker; its machine's answer (None: not running)."""
+        for worker in self.workers.values():
+            if worker.car_id == car_id:
+                return await worker.command(command)
+        return None
+
 
 async def run_logger(
     account: TeslaAccount,
@@ -173,6 +234,7 @@ async def run_logger(
     on_summary: SummaryHook | None = None,
     fleet: Fleet | None = None,
     keep_tokens_fresh: bool = True,
+    attach: Attachments | None = None,
 ) -> Fleet:
     """List the cars and run them until `stop` is set; returns the (stopped) fleet."""
     fleet = fleet if fleet is not None else Fleet()
@@ -190,6 +252,10 @@ async def run_logger(
             feeds=feeds,
             on_summary=on_summary,
         )
+        if attach is not None:
+            parts = attach.plug(parts)
+            if attach.on_listed is not None:
+                attach.on_listed(vehicles)
         await fleet.start(parts, vehicles)
         await stop.wait()
     finally:
@@ -217,12 +283,19 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_summary: SummaryHook | None = None,
     fleet: Fleet | None = None,
+    services: Services | None = None,
 ) -> Fleet:
-    """``fleetlog run``: sign in from the vault and log every enabled car until stopped."""
+    """``fleetlog run``: sign in from the vault and log every enabled car until stopped.
+
+    `services` (MQTT, the web app, address repair) start once signed in and stop last.
+    """
     stop = stop if stop is not None else asyncio.Event()
     stop_on_signals(stop)
     account = await open_account(settings, engine, clock=clock)
+    fleet = fleet if fleet is not None else Fleet()
     try:
+        if services is not None:
+            await services.start(fleet, account)
         return await run_logger(
             account,
             engine,
@@ -232,8 +305,11 @@ async def serve(
             timing=Timing.from_settings(settings),
             on_summary=on_summary,
             fleet=fleet,
+            attach=services.attachments() if services is not None else None,
         )
     finally:
+        if services is not None:
+            await services.stop()
         await account.aclose()
 
 

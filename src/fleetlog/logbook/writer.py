@@ -13,8 +13,9 @@ Closing a drive or a charging process computes its aggregates from the rows
 stored for it (``logbook.aggregates``), as TeslaMate does in SQL; the car's
 efficiency factor is recalculated after every charge. Addresses, geofences and
 charge cost are not decided here: :class:`Places` and :class:`ChargeCost` are the
-hooks the Places and costs issue plugs into (the defaults leave those columns
-NULL).
+hooks that ``fleetlog.places.PlaceFinder`` and ``fleetlog.costs.ChargeCostCalculator``
+fill (the defaults leave those columns NULL). :class:`~fleetlog.places.Place` is the
+places package's own, so the finder fits the protocol as it is.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from fleetlog.logbook.efficiency import ChargeForEfficiency, efficiency_factor
 from fleetlog.logbook.records import ChargeSample, Position
 from fleetlog.logs import log_event
 from fleetlog.model.observation import VehicleState
+from fleetlog.places.lookup import Place
 from fleetlog.store import tables as t
 from fleetlog.vehicle import effects as fx
 from fleetlog.vehicle.settings import CarSettings
@@ -45,14 +47,6 @@ from fleetlog.vehicle.settings import CarSettings
 log = logging.getLogger(__name__)
 
 # --- hooks for places and costs -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where a drive started or ended, or a charge took place."""
-
-    address_id: int | None = None
-    geofence_id: int | None = None
 
 
 class Places(Protocol):
