@@ -381,7 +381,8 @@ SELECT m.pos0 + g.i,
   {_int(dialect, soc)}, {_int(dialect, soc)},
   m.temp, 21.0, 20 + g.i % 50, {"1" if dialect == "sqlite" else "true"}, 1, m.id,
   2.9, 2.9, 2.9, 2.9
-FROM bench_dmeta m {series[1]}"""
+FROM bench_dmeta m {series[1]}
+WHERE m.id >= :lo AND m.id < :hi"""
 
 
 def _charges_sql(dialect: str) -> str:
@@ -447,6 +448,9 @@ def _chunks(rows: list[dict[str, Any]], size: int = 10_000) -> list[list[dict[st
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
+BATCH = 1000  # drives (about 650,000 positions) per transaction
+
+
 @dataclass(slots=True)
 class Loaded:
     positions: int
@@ -474,12 +478,14 @@ def load(engine: sa.Engine, plan: Plan | None = None, end: datetime | None = Non
         cp["id"] = base + cp.pop("charge_ref")
     for p in rows.processes:
         p["position_id"] += base
-    with engine.begin() as conn:
+    # One connection, a commit every BATCH drives: a single 13 M-row transaction makes
+    # SQLite's WAL grow to gigabytes (no checkpoint can run) and slows every page write.
+    with engine.connect() as conn:
         t1 = time.perf_counter()
         if dialect == "postgresql":
             # A bulk load: skip the per-row foreign-key triggers (the ids are consistent by
             # construction; a superuser setting, as the local test server's user has).
-            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+            conn.execute(sa.text("SET session_replication_role = replica"))
         conn.execute(t.car_settings.insert(), [{"id": 1}])
         conn.execute(
             t.cars.insert(),
@@ -570,7 +576,11 @@ def load(engine: sa.Engine, plan: Plan | None = None, end: datetime | None = Non
                     f" WHERE i < {top}) INSERT INTO bench_seq SELECT i FROM g"
                 )
             )
-        conn.execute(sa.text(_positions_sql(dialect)))
+        conn.commit()
+        sql = sa.text(_positions_sql(dialect))
+        for lo in range(1, len(rows.drives) + 1, BATCH):
+            conn.execute(sql, {"lo": lo, "hi": lo + BATCH})
+            conn.commit()
         for chunk in _chunks(rows.charge_positions):
             conn.execute(t.positions.insert(), chunk)
         timings["positions (in-database)"] = time.perf_counter() - t2
@@ -604,6 +614,9 @@ def load(engine: sa.Engine, plan: Plan | None = None, end: datetime | None = Non
                         f" (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
                     )
                 )
+        if dialect == "postgresql":
+            conn.execute(sa.text("SET session_replication_role = origin"))
+        conn.commit()
         timings["states, updates, sequences"] = time.perf_counter() - t4
     t5 = time.perf_counter()
     if dialect == "postgresql":
