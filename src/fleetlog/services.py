@@ -302,12 +302,17 @@ class Services:
         if self.publisher.enabled:
             self._tasks.append(asyncio.create_task(self._budget_loop(), name="mqtt-budget"))
         if self._serve_web:
+            # an unsafe binding stops the start (ExposureError); a taken port only the web app
             app = create_app(self.settings, self.engine, live=self.board)
-            binding = bind_web(
-                str(self.settings.http_binding_address),
-                self._web_port,
-                fallback=self._web_fallback,
-            )
+            try:
+                binding = bind_web(
+                    str(self.settings.http_binding_address),
+                    self._web_port,
+                    fallback=self._web_fallback,
+                )
+            except WebBindError as exc:
+                log_event(log, logging.ERROR, "web app not served, logging goes on", error=exc)
+                return
             self.web = WebServer(app, binding, root_path=str(self.settings.url_path).rstrip("/"))
             await self.web.start()
             log_event(log, logging.INFO, "web app serving", url=self.web.url)
