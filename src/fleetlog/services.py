@@ -40,6 +40,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetlog.clock import Clock
 from fleetlog.config import Settings
@@ -118,13 +119,45 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+class _EndStreams:
+    """At stop, open requests hear that their client left, so event streams end at once.
+
+    uvicorn waits for open responses before it stops; a browser tab's live event stream
+    never ends by itself and would be cut off by the shutdown timeout, with a traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.closing = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def receive_until_closing() -> Message:
+            if self.closing.is_set():
+                return {"type": "http.disconnect"}
+            message = asyncio.ensure_future(receive())
+            closing = asyncio.ensure_future(self.closing.wait())
+            await asyncio.wait({message, closing}, return_when=asyncio.FIRST_COMPLETED)
+            closing.cancel()
+            if message.done():
+                return message.result()
+            message.cancel()
+            return {"type": "http.disconnect"}
+
+        await self.app(scope, receive_until_closing, send)
+
+
 class WebServer:
     """The web app served by uvicorn on a socket already bound, as a task of this loop."""
 
-    def __init__(self, app: Any, binding: Binding, *, root_path: str = "") -> None:
+    def __init__(self, app: ASGIApp, binding: Binding, *, root_path: str = "") -> None:
         self.binding = binding
+        self._app = _EndStreams(app)
         config = uvicorn.Config(
-            app,
+            self._app,
             root_path=root_path,
             proxy_headers=True,
             log_level="warning",
@@ -152,6 +185,7 @@ class WebServer:
     async def stop(self) -> None:
         if self._task is None:
             return
+        self._app.closing.set()
         self._server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(self._task), WEB_STOP_S + 2)
