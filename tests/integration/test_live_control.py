@@ -100,3 +100,18 @@ async def test_suspend_and_resume_over_the_web_api(
 
             missing = await http.put("/api/car/999/logging/resume")
             assert missing.status_code == 404
+
+            # stopping the server ends an open event stream cleanly, without waiting it out
+            async def follow() -> int:
+                lines = 0
+                async with http.stream("GET", "/api/events") as events:
+                    async for _line in events.aiter_lines():
+                        lines += 1
+                return lines
+
+            following = asyncio.create_task(follow())
+            await asyncio.sleep(0.5)
+            stopping = time.monotonic()
+            await live.services.web.stop()
+            assert await asyncio.wait_for(following, 2) > 0
+            assert time.monotonic() - stopping < 2
