@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,9 @@ async def run_scenario(
                 engine,
                 account.client,
                 pacer,
-                timing=Timing.from_settings(settings),
+                timing=replace(
+                    Timing.from_settings(settings), paced=account.governor.policy.priced
+                ),
                 feeds=source.feeds(sim),
             )
             await fleet.start(parts, vehicles)

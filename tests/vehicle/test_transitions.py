@@ -291,8 +291,12 @@ def test_phantom_drive_is_dropped() -> None:
 
 
 def test_offline_while_driving_retries_then_times_out() -> None:
+    # TeslaMate closes the drive at the 15-min timeout where it was last seen; fleetlog
+    # writes the offline state then but keeps the drive open until the car answers, so
+    # the end is where the car really parked (reference §5.3; issue 7, city-day).
     car = driving_car()
     car.full(2.5, shift_state="D", odometer_km=1003.0)
+    last_seen = car.now
     out = car.do(FetchFailed(FetchKind.FULL, FetchError.ASLEEP), after=2.5)
     assert fetch(out).kind is FetchKind.LIGHT and fetch(out).at == car.now  # 408 → ask which
     out = car.light(OFFLINE)
@@ -300,13 +304,30 @@ def test_offline_while_driving_retries_then_times_out() -> None:
     for _ in range(15):
         out = car.light(OFFLINE, after=5)
     assert car.state.link is Link.OFFLINE and fetch(out).at == car.at(30)
-    while car.state.drive is not None:
-        out = car.light(OFFLINE, after=30)
+    timed_out: list[fx.Effect] = []
+    while car.now - last_seen < timedelta(minutes=16):
+        timed_out += car.light(OFFLINE, after=30)
+    assert not of(timed_out, fx.CloseDrive) and car.state.drive is not None
+    (offline,) = of(timed_out, fx.StartState)
+    assert offline.status is fx.StateStatus.OFFLINE
+    assert car.phase is Phase.DRIVING and car.state.link_lost
+    # back, parked 1.2 km further on: the drive ends there, placed by its own pace
+    car.light(ONLINE, after=3600)
+    out = car.full(shift_state=None, odometer_km=1004.2)
     (closed,) = of(out, fx.CloseDrive)
-    assert closed.reason == "timeout"
-    assert car.phase is Phase.DRIVING  # with no drive, until the next answer
-    out = car.light(OFFLINE, after=30)
-    assert car.phase is Phase.OFFLINE and of(out, fx.StartState)
+    assert closed.reason == "offline" and closed.end_km == pytest.approx(1004.2)
+    assert last_seen < closed.end_date < last_seen + timedelta(minutes=10)
+    assert car.phase is Phase.ONLINE
+
+
+def test_asleep_after_offline_drive_closes_it_where_last_seen() -> None:
+    car = driving_car()
+    car.full(2.5, shift_state="D", odometer_km=1003.0)
+    last_seen = car.now
+    car.light(OFFLINE, after=2.5)
+    out = car.light(ASLEEP, after=3600)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_date == last_seen and car.phase is Phase.ASLEEP
 
 
 def test_short_offline_spell_resumes_the_same_drive() -> None:

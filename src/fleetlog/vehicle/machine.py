@@ -192,6 +192,8 @@ class OpenChargeRow:
     started_at: datetime
     samples: int = 0
     last_sample_at: datetime | None = None
+    last_added_kwh: float | None = None  # the session counter at the last sample
+    last_power_kw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +227,7 @@ class CarState:
     identity_known: bool = False
     parked: VehicleState | None = None  # the last snapshot while parked (late drive start)
     parked_at: datetime | None = None
+    awake_at: datetime | None = None  # when the car was last seen waking from sleep
     last_used: datetime | None = None
     stream_up: bool = False
     stream_on: bool = False  # whether we asked for the stream (ConnectStream sent)
@@ -360,9 +363,60 @@ def _insert_position(
 
 
 def _remember_parked(s: CarState, at: datetime) -> CarState:
-    if s.snapshot.shift_state in DRIVING_SHIFTS or s.snapshot.odometer_km is None:
+    # A look while charging is no baseline: a charge seen late starts from the look before.
+    snap = s.snapshot
+    if snap.shift_state in DRIVING_SHIFTS or snap.odometer_km is None:
         return s
-    return replace(s, parked=s.snapshot, parked_at=at)
+    if snap.charging_state in CHARGING_NOW:
+        return s
+    return replace(s, parked=snap, parked_at=at)
+
+
+def _since_parked(s: CarState, at: datetime) -> datetime | None:
+    """The earliest a drive or charge seen at `at` can have begun: the last parked look,
+    or the car's wake from sleep if that came later (a sleeping car does nothing)."""
+    p_at = s.parked_at
+    if p_at is None or p_at > at:
+        return None
+    if s.awake_at is not None and p_at < s.awake_at <= at:
+        return s.awake_at
+    return p_at
+
+
+def _note_parked(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
+    """A parked look: if the odometer moved since the last one, a drive happened between
+    two looks (too short to be seen); record it, then remember this look."""
+    p, since, odo = s.parked, _since_parked(s, at), s.snapshot.odometer_km
+    snap = s.snapshot
+    if (
+        p is not None
+        and since is not None
+        and p.odometer_km is not None
+        and odo is not None
+        and snap.shift_state not in DRIVING_SHIFTS
+        and s.drive is None
+        and odo - p.odometer_km >= policy.HOP_MIN_KM
+    ):
+        s = _record_hop(s, p, since, at, now, fx)
+    return _remember_parked(s, at)
+
+
+def _record_hop(
+    s: CarState, p: VehicleState, since: datetime, at: datetime, now: datetime, fx: list[Effect]
+) -> CarState:
+    assert p.odometer_km is not None and s.snapshot.odometer_km is not None
+    distance = s.snapshot.odometer_km - p.odometer_km
+    start_at, end_at = policy.hop_interval(since, at, distance)
+    s, ref = _ref(s)
+    start = _position(s, start_at, p)
+    if start is None:
+        return s
+    fx.append(Log("drive between two looks", "info", {"ref": ref, "km": round(distance, 3)}))
+    fx.append(OpenDrive(ref, start, late=True))
+    s = replace(s, drive=OpenDriveRow(ref, start_at))
+    s = _insert_position(s, start_at, p, fx)
+    s = _insert_position(s, end_at, replace(s.snapshot, speed_kmh=None, shift_state=None), fx)
+    return _close_drive(s, end_at, "between looks", fx)
 
 
 def _merge(s: CarState, vs: VehicleState, *, authoritative_shift: bool) -> CarState:
@@ -385,7 +439,7 @@ def _open_drive(
     s: CarState, at: datetime, vs: VehicleState, now: datetime, fx: list[Effect]
 ) -> CarState:
     s, ref = _ref(s)
-    p, p_at, seen_odo = s.parked, s.parked_at, vs.odometer_km or s.snapshot.odometer_km
+    p, p_at, seen_odo = s.parked, _since_parked(s, at), vs.odometer_km or s.snapshot.odometer_km
     late = (
         p is not None
         and p_at is not None
@@ -425,7 +479,29 @@ def _close_drive(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> Ca
     else:
         end = max(at, d.last_at) if d.last_at else at
         fx.append(CloseDrive(d.ref, end, reason, d.start_odometer_km, d.last_odometer_km))
-    return replace(s, drive=None, link=Link.AVAILABLE, link_misses=0, before_offline=None)
+    s = replace(s, drive=None, link=Link.AVAILABLE, link_misses=0, before_offline=None)
+    if d.last_odometer_km is not None:
+        # where the drive ended is the baseline for whatever comes next
+        end_look = replace(
+            s.snapshot, odometer_km=d.last_odometer_km, shift_state=None, speed_kmh=None
+        )
+        s = replace(s, parked=end_look, parked_at=d.last_at or at)
+    return s
+
+
+def _drive_end(s: CarState, seen: VehicleState, seen_at: datetime) -> datetime:
+    """When a drive seen parked at `seen_at` most likely ended: after its last look in
+    gear, by the distance left at the drive's own average speed."""
+    d = s.drive
+    if d is None or d.last_at is None or d.last_odometer_km is None:
+        return seen_at
+    if seen.odometer_km is None or seen_at - d.last_at <= timedelta(seconds=10):
+        return seen_at
+    speed = policy.MIN_ROLLING_KMH
+    hours = (d.last_at - d.started_at).total_seconds() / 3600
+    if d.start_odometer_km is not None and hours > 0:
+        speed = max(speed, (d.last_odometer_km - d.start_odometer_km) / hours)
+    return policy.estimated_end(d.last_at, seen_at, seen.odometer_km - d.last_odometer_km, speed)
 
 
 # --- charges ----------------------------------------------------------------------------
@@ -433,17 +509,72 @@ def _close_drive(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> Ca
 
 def _open_charge(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
     s, ref = _ref(s)
-    fx.append(OpenChargingProcess(ref, at, _position(s, at, s.snapshot)))
-    s = replace(s, charge=OpenChargeRow(ref, at))
+    late = _late_charge_start(s, at)
+    start_at = late[0] if late else at
+    fx.append(OpenChargingProcess(ref, start_at, _position(s, start_at, s.snapshot)))
+    s = replace(s, charge=OpenChargeRow(ref, start_at))
+    if late is not None:
+        # seen late: the session began at the counter's baseline, from the last parked look
+        start_at, baseline, p = late
+        first = replace(
+            s.snapshot,
+            charge_energy_added_kwh=baseline,
+            battery_level=p.battery_level,
+            usable_battery_level=p.usable_battery_level,
+            ideal_range_km=p.ideal_range_km,
+            rated_range_km=p.rated_range_km,
+            est_range_km=p.est_range_km,
+        )
+        fx.append(Log("charge seen late", "info", {"ref": ref, "since": start_at.isoformat()}))
+        s = _charge_sample(s, start_at, fx, first)
     return _charge_sample(s, at, fx)
 
 
-def _charge_sample(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
+def _late_charge_start(s: CarState, at: datetime) -> tuple[datetime, float, VehicleState] | None:
+    """A charge first seen with energy on its session counter began before it was seen."""
+    p, since, counter = s.parked, _since_parked(s, at), s.snapshot.charge_energy_added_kwh
+    if p is None or since is None or counter is None or since >= at:
+        return None
+    baseline = policy.late_charge_baseline(p.charging_state, p.charge_energy_added_kwh)
+    added = counter - baseline
+    if added < policy.LATE_CHARGE_MIN_KWH:
+        return None
+    start = policy.estimated_charge_start(since, at, added, s.snapshot.charger_power_kw)
+    if at - start < timedelta(seconds=30):
+        return None  # seen as good as at once
+    return start, baseline, p
+
+
+def _charge_sample(
+    s: CarState, at: datetime, fx: list[Effect], vs: VehicleState | None = None
+) -> CarState:
     c = s.charge
     if c is None:
         return s
-    fx.append(AddChargeSample(c.ref, ChargeSample.of(at, s.snapshot)))
-    return replace(s, charge=replace(c, samples=c.samples + 1, last_sample_at=at))
+    vs = vs if vs is not None else s.snapshot
+    fx.append(AddChargeSample(c.ref, ChargeSample.of(at, vs)))
+    c = replace(
+        c,
+        samples=c.samples + 1,
+        last_sample_at=at,
+        last_added_kwh=vs.charge_energy_added_kwh,
+        last_power_kw=vs.charger_power_kw,
+    )
+    return replace(s, charge=c)
+
+
+def _charge_end(s: CarState, seen_at: datetime) -> datetime:
+    """When a charge seen ended at `seen_at` most likely ended: after its last sample, by
+    the energy added since at the power it was charging with."""
+    c = s.charge
+    counter = s.snapshot.charge_energy_added_kwh
+    if c is None or c.last_sample_at is None or c.last_added_kwh is None or counter is None:
+        return seen_at
+    if seen_at - c.last_sample_at <= timedelta(seconds=10) or counter < c.last_added_kwh:
+        return seen_at  # dense samples, or the counter was reset (unplugged)
+    return policy.estimated_end(
+        c.last_sample_at, seen_at, counter - c.last_added_kwh, c.last_power_kw
+    )
 
 
 def _close_charge(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> CarState:
@@ -536,7 +667,7 @@ def _start_full(
         s = _close_update(s, at, fx)
     if fresh and vs.shift_state not in DRIVING_SHIFTS:  # a drive inserts its own
         s = _insert_position(s, at, obs.state, fx, in_drive=False)
-    s = _remember_parked(s, at)
+    s = _note_parked(s, at, now, fx)
     s = replace(s, last_used=now)
     s = _go(s, T.ONLINE, now, fx)
     fx.append(SetTimer(TimerKind.POSITION, now + timedelta(seconds=s.timing.position_every)))
@@ -555,7 +686,7 @@ def _online_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect])
         return s
     if vs.charging_state in CHARGING_NOW:
         return _begin_charge(s, at, now, fx)
-    s = _remember_parked(s, at)
+    s = _note_parked(s, at, now, fx)
     return _try_suspend(s, now, fx)
 
 
@@ -586,7 +717,8 @@ def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
         if blocker.resets_idle:
             s = replace(s, last_used=now)
         fx.append(Log("cannot suspend", "debug", {"reason": blocker.reason}))
-        _schedule(s, kind, blocker.retry_s, now, fx, blocker.reason)
+        retry = policy.blocker_poll(blocker.retry_s, s.timing, streaming=streaming)
+        _schedule(s, kind, retry, now, fx, blocker.reason)
         return s
     idle_for = now - (s.last_used or now)
     if idle_for >= policy.idle_threshold(s.settings, s.timing, streaming=streaming):
@@ -618,6 +750,7 @@ def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effec
         s = replace(s, last_used=now)
         s = _go(s, T.USAGE, now, fx)
         return _online_full(s, obs, now, fx)
+    s = _note_parked(s, obs.at, now, fx)
     fx.append(Log("still online, falling asleep again", "debug"))
     period = policy.suspend_period(s.settings, s.timing, streaming=streaming)
     _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
@@ -642,11 +775,14 @@ def _driving_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]
         fx.append(Log("vehicle_data without drive_state", "warning"))
         _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "no drive_state")
         return s
-    s = _insert_position(s, at, obs.state, fx)
     if vs.shift_state in DRIVING_SHIFTS:
+        s = _insert_position(s, at, obs.state, fx)
         _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "driving")
         return replace(s, last_used=now)
-    s = _close_drive(s, at, "parked", fx)
+    # parked: the drive ended after its last look in gear, not when this look came
+    end = _drive_end(s, vs, at)
+    s = _insert_position(s, end, obs.state, fx)
+    s = _close_drive(s, end, "parked", fx)
     s = _go(s, T.PARKED, now, fx)
     return _start_full(s, obs, now, fx, fresh=False)
 
@@ -658,6 +794,8 @@ def _back_from_offline(s: CarState, obs: Observation, now: datetime, fx: list[Ef
     offline_for = at - last_at
     before = s.before_offline or s.snapshot
     long_gone = offline_for >= timedelta(minutes=s.timing.drive_timeout_min)
+    if d is not None and s.snapshot.shift_state not in DRIVING_SHIFTS:
+        return _parked_unseen(s, obs, before, last_at, now, fx)
     if policy.offline_charge_detected(before, s.snapshot, offline_for):
         s = _close_drive(s, last_at, "offline", fx)
         s = _synthesise_charge(s, before, last_at, s.snapshot, at, fx)
@@ -671,6 +809,45 @@ def _back_from_offline(s: CarState, obs: Observation, now: datetime, fx: list[Ef
     s = replace(s, link=Link.AVAILABLE, link_misses=0, before_offline=None)
     s = _sync_stream(s, fx)
     return _driving_full(s, obs, now, fx)
+
+
+def _parked_unseen(
+    s: CarState,
+    obs: Observation,
+    before: VehicleState,
+    last_at: datetime,
+    now: datetime,
+    fx: list[Effect],
+) -> CarState:
+    """Back after an offline spell, parked: the drive ended where the odometer now says,
+    at a time placed from its own pace; a charge since is synthesised if it ended, or
+    opened (from the drive's end, with its counter) if it still goes on."""
+    at, snap = obs.at, s.snapshot
+    end = _drive_end(s, snap, at)
+    s = _insert_position(s, end, replace(obs.state, speed_kmh=None), fx)
+    s = _close_drive(s, end, "offline", fx)
+    # the drive's end is the baseline of a charge begun there: the level from before,
+    # the odometer and place from now, a fresh session counter
+    parked = replace(
+        snap,
+        charging_state=None,
+        charge_energy_added_kwh=None,
+        battery_level=before.battery_level,
+        usable_battery_level=before.usable_battery_level,
+        ideal_range_km=before.ideal_range_km,
+        rated_range_km=before.rated_range_km,
+        est_range_km=before.est_range_km,
+    )
+    s = replace(s, parked=parked, parked_at=end)
+    charging = snap.charging_state in CHARGING_NOW
+    if not charging and policy.offline_charge_detected(before, snap, at - last_at):
+        s = _synthesise_charge(s, before, end, snap, at, fx)
+        s = _go(s, T.CHARGED_OFFLINE, now, fx)
+    elif at - last_at >= timedelta(minutes=s.timing.drive_timeout_min):
+        s = _go(s, T.LONG_OFFLINE, now, fx)
+    else:
+        s = _go(s, T.PARKED, now, fx)
+    return _start_full(s, obs, now, fx, fresh=True)
 
 
 def _driving_unreachable(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
@@ -689,11 +866,16 @@ def _driving_unreachable(s: CarState, now: datetime, fx: list[Effect]) -> CarSta
     d = s.drive
     assert d is not None
     last = d.last_at or d.started_at
-    if now - last >= timedelta(minutes=t.drive_timeout_min):
+    if (
+        now - last >= timedelta(minutes=t.drive_timeout_min)
+        and s.state_row is not None
+        and (s.state_row.status is not StateStatus.OFFLINE)
+    ):
+        # TeslaMate closes the drive here, where it was last seen; fleetlog keeps the row
+        # open until the car answers again and says (by its odometer) where it stopped.
         fx.append(Log("drive timed out while offline", "warning", {"ref": d.ref}))
-        before = s.before_offline
-        s = _close_drive(s, last, "timeout", fx)
-        s = replace(s, link=Link.OFFLINE, before_offline=before)
+        s = _start_state(s, StateStatus.OFFLINE, now, fx)
+        s = replace(s, link=Link.OFFLINE)
     # Watch for the car's return on the free endpoint; vehicle_data only once it answers.
     poll = t.drive_offline_retry if s.link is Link.UNAVAILABLE else t.drive_offline_poll
     _schedule(s, FetchKind.LIGHT, poll, now, fx, "driving, offline")
@@ -717,9 +899,10 @@ def _end_charge(
     fx: list[Effect],
     obs: Observation | None,
 ) -> CarState:
-    s = _insert_position(s, at, s.snapshot, fx, in_drive=False)
-    s = _charge_sample(s, at, fx)
-    s = _close_charge(s, at, reason, fx)
+    end = _charge_end(s, at)  # the last energy went in before this look
+    s = _insert_position(s, end, s.snapshot, fx, in_drive=False)
+    s = _charge_sample(s, end, fx)
+    s = _close_charge(s, end, reason, fx)
     s = _go(s, T.CHARGE_ENDED, now, fx)
     if obs is not None:
         return _start_full(s, obs, now, fx, fresh=False)
@@ -882,6 +1065,8 @@ def _awake_signal(s: CarState, now: datetime, fx: list[Effect], *, proven: bool)
     """The car may be awake. Polling only: look. With a feed: let the feed prove it first
     (an MCU2 car "online" for its hourly check would be kept awake by vehicle_data)."""
     if s.feed is Feed.NONE or proven or s.probe is Probe.REAL:
+        if s.phase is P.ASLEEP:
+            s = replace(s, awake_at=now)
         if s.phase in (P.ASLEEP, P.OFFLINE):
             s = replace(s, probe=Probe.REAL)
             s = _go(s, T.ONLINE, now, fx)
@@ -991,6 +1176,10 @@ def _on_pushed(
                 s = _close_drive(s, at, "parked", fx)
                 s = _go(s, T.PARKED, now, fx)
                 return _after_push_start(s, at, now, fx)
+            if before.shift_state in DRIVING_SHIFTS:
+                # the first parked frame stays in the drive: if REST confirms, it is
+                # where and when the drive ended
+                s = _insert_position(s, at, vs, fx)
             _schedule(s, FetchKind.FULL, 0, now, fx, "stream shows parked")
             return s
         if vs.latitude is not None or vs.odometer_km is not None:

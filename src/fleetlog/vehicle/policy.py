@@ -52,8 +52,21 @@ def suspend_period(settings: CarSettings, timing: Timing, *, streaming: bool) ->
 
 
 def idle_poll(timing: Timing, *, streaming: bool) -> float:
-    """Seconds between polls of an online, idle car (15 s, 30 s with a stream)."""
+    """Seconds between polls of an online, idle car (15 s, 30 s with a stream).
+
+    Polling a priced API: at most one paid look a minute; a drive or charge begun
+    in between is placed by its odometer or energy counter, not by the poll.
+    """
+    if timing.paced and not streaming:
+        return max(timing.default, timing.paced_online)
     return timing.default * (2 if streaming else 1)
+
+
+def blocker_poll(seconds: float, timing: Timing, *, streaming: bool) -> float:
+    """Seconds to the next look while a suspend blocker holds (paced like idle polls)."""
+    if timing.paced and not streaming:
+        return max(seconds, timing.paced_online)
+    return seconds
 
 
 def online_poll_kind(feed: Feed, stream_up: bool) -> FetchKind:
@@ -79,6 +92,10 @@ def charging_poll(feed: Feed, stream_up: bool, power_kw: float | None, timing: T
         return timing.push_quiet_charging
     if feed is Feed.STREAM and stream_up:
         return max(timing.stream_charging_sample, charging_interval(power_kw, timing))
+    if timing.paced:
+        # the energy counter makes the kWh exact and the end is placed from the power,
+        # so sparse samples cost nothing in fidelity
+        return max(timing.paced_charging, charging_interval(power_kw, timing))
     return charging_interval(power_kw, timing)
 
 
@@ -86,6 +103,8 @@ def driving_poll(feed: Feed, stream_up: bool, timing: Timing) -> float:
     """Seconds to the next paid fetch while driving: a silence watchdog with a live feed."""
     if streaming(feed, stream_up):
         return timing.push_quiet_driving
+    if timing.paced:
+        return max(timing.driving, timing.paced_driving)
     return timing.driving
 
 
@@ -214,3 +233,64 @@ def offline_charge_detected(
         return False
     gained = after.ideal_range_km - before.ideal_range_km
     return gained > 5 * 1.609344 and offline_for >= timedelta(minutes=5)
+
+
+HOP_MIN_KM = 0.1
+"""An odometer that moved at least this much between two parked looks is a drive we missed."""
+
+LATE_CHARGE_MIN_KWH = 0.05
+"""A charge first seen with at least this much on the session counter began before it was seen."""
+
+MIN_ROLLING_KMH = 15.0
+"""The slowest average speed assumed when placing the unseen end of a drive."""
+
+
+def hop_interval(
+    since: datetime, seen_at: datetime, distance_km: float
+) -> tuple[datetime, datetime]:
+    """Where to place a drive that happened entirely between two parked looks.
+
+    Nothing says when it happened within [since, seen_at]; its length at the
+    assumed urban speed gives its duration, and it is put in the middle, so the
+    error of either end is at most half the gap.
+    """
+    gap = seen_at - since
+    duration = min(gap, timedelta(hours=distance_km / LATE_DRIVE_ASSUMED_KMH))
+    start = since + (gap - duration) / 2
+    return start, start + duration
+
+
+def late_charge_baseline(charging_state: str | None, counter_kwh: float | None) -> float:
+    """What the car's session counter read when the charge being seen began.
+
+    The counter (``charge_energy_added``) restarts at 0 when the car is plugged in;
+    a parked look while plugged in and not charging (Stopped, Complete, NoPower)
+    belongs to the same session, so its reading is the baseline.
+    """
+    if charging_state in (None, "Disconnected") or counter_kwh is None:
+        return 0.0
+    return counter_kwh
+
+
+def estimated_charge_start(
+    since: datetime, seen_at: datetime, added_kwh: float, power_kw: float | None
+) -> datetime:
+    """When a charge first seen with `added_kwh` on its counter most likely began."""
+    if not power_kw or power_kw <= 0:
+        return since
+    return max(since, seen_at - timedelta(hours=added_kwh / power_kw))
+
+
+def estimated_end(
+    last_at: datetime, seen_at: datetime, remaining: float, rate_per_hour: float | None
+) -> datetime:
+    """When something last seen going at `last_at` stopped, seen stopped at `seen_at`.
+
+    `remaining` is what happened after the last look (km driven, kWh added) and
+    `rate_per_hour` the pace it went at; the end lies within [last_at, seen_at].
+    """
+    if remaining <= 0:
+        return last_at
+    if not rate_per_hour or rate_per_hour <= 0:
+        return seen_at
+    return min(seen_at, last_at + timedelta(hours=remaining / rate_per_hour))

@@ -70,6 +70,12 @@ class Timing:
     push_quiet_charging: float = 600.0
     stream_charging_sample: float = 300.0
     full_refresh_hours: float = 6.0
+    # Polling only, on a priced API (the budget governor paces paid calls): spend them
+    # where they matter. None of these apply on the free Owner API.
+    paced: bool = False
+    paced_driving: float = 30.0
+    paced_charging: float = 180.0
+    paced_online: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: _PollingSettings) -> Timing:

@@ -1,0 +1,263 @@
+"""The rules that keep a paced or interrupted logbook faithful (issue 7, fidelity).
+
+(a) a charge seen late starts from the last parked look with the counter's zero;
+(b) paced polling spends paid calls on drives and charges, and the end of a drive or
+    charge is placed after its last look, not at the look that saw it over;
+(c) an odometer that moved between two parked looks is a drive;
+(d) a drive that ends offline ends where the odometer says, and a charge begun
+    offline starts from that drive's end.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from _world import VIN
+from test_transitions import ASLEEP, OFFLINE, ONLINE, Car, driving_car, fetch, of, online_car
+
+from fleetlog.vehicle import effects as fx
+from fleetlog.vehicle import policy
+from fleetlog.vehicle.events import Boot, FetchKind
+from fleetlog.vehicle.machine import CarState
+from fleetlog.vehicle.phase import Phase
+from fleetlog.vehicle.settings import Feed, Timing
+
+PACED = Timing(paced=True)
+
+
+def samples(effects: list[fx.Effect]) -> list[Any]:
+    return [e.sample for e in of(effects, fx.AddChargeSample)]
+
+
+# --- (a) late charges ---------------------------------------------------------------------
+
+
+def test_charge_seen_late_starts_from_the_parked_look_with_a_zero_counter() -> None:
+    car = online_car(battery_level=60, charge_energy_added_kwh=7.5)  # last session's reading
+    parked_at = car.now
+    out = car.full(
+        1200,
+        charging_state="Charging",
+        charger_power_kw=11.0,
+        charge_energy_added_kwh=2.75,
+        battery_level=64,
+    )
+    assert car.phase is Phase.CHARGING
+    (opened,) = of(out, fx.OpenChargingProcess)
+    # 2.75 kWh at 11 kW is 15 min: it began 15 min before this look, 5 min after the last
+    assert opened.start_date == car.now - timedelta(minutes=15)
+    first, seen = samples(out)
+    assert first.date == opened.start_date and first.charge_energy_added == 0.0
+    assert first.battery_level == 60  # the level before the charge
+    assert seen.date == car.now and seen.charge_energy_added == 2.75
+    assert opened.start_date > parked_at
+
+
+def test_late_charge_never_starts_before_the_parked_look() -> None:
+    car = online_car()
+    parked_at = car.now
+    out = car.full(
+        300, charging_state="Charging", charger_power_kw=11.0, charge_energy_added_kwh=20.0
+    )
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert opened.start_date == parked_at
+
+
+def test_late_charge_of_the_same_session_counts_from_its_reading() -> None:
+    # plugged in, Stopped (scheduled) with 1.0 kWh already: the session goes on from there
+    car = online_car(charging_state="Stopped", charge_energy_added_kwh=1.0)
+    out = car.full(
+        900, charging_state="Charging", charger_power_kw=10.0, charge_energy_added_kwh=2.0
+    )
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert opened.start_date == car.now - timedelta(hours=0.1)
+    assert samples(out)[0].charge_energy_added == 1.0
+
+
+def test_charge_seen_at_once_starts_at_its_first_sample() -> None:
+    car = online_car()
+    out = car.full(
+        15, charging_state="Starting", charger_power_kw=11.0, charge_energy_added_kwh=0.0
+    )
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert opened.start_date == car.now and len(samples(out)) == 1
+
+
+def test_charge_end_is_placed_from_the_last_sample() -> None:
+    car = online_car()
+    car.full(15, charging_state="Charging", charger_power_kw=10.0, charge_energy_added_kwh=0.0)
+    last = car.full(
+        180, charging_state="Charging", charger_power_kw=10.0, charge_energy_added_kwh=5.0
+    )
+    assert of(last, fx.AddChargeSample)
+    sample_at = car.now
+    out = car.full(
+        300, charging_state="Complete", charger_power_kw=0.0, charge_energy_added_kwh=5.5
+    )
+    (closed,) = of(out, fx.CloseChargingProcess)
+    # 0.5 kWh more at 10 kW: three minutes after the last sample, two before this look
+    assert closed.end_date == sample_at + timedelta(minutes=3)
+    assert samples(out)[-1].date == closed.end_date
+    assert samples(out)[-1].charge_energy_added == 5.5
+
+
+def test_charge_end_after_unplugging_stays_at_the_look() -> None:
+    car = online_car()
+    car.full(15, charging_state="Charging", charger_power_kw=10.0, charge_energy_added_kwh=3.0)
+    out = car.full(300, charging_state="Disconnected", charge_energy_added_kwh=0.0)
+    (closed,) = of(out, fx.CloseChargingProcess)
+    assert closed.end_date == car.now  # the counter was reset: nothing to place it by
+
+
+# --- (b) paced polling and drive ends ---------------------------------------------------------
+
+
+def test_paced_polling_spends_calls_on_drives_and_charges() -> None:
+    t = PACED
+    assert policy.driving_poll(Feed.NONE, False, t) == t.paced_driving
+    assert policy.charging_poll(Feed.NONE, False, 11.0, t) == t.paced_charging
+    assert policy.idle_poll(t, streaming=False) == t.paced_online
+    assert policy.blocker_poll(15.0, t, streaming=False) == t.paced_online
+    # a live feed, or the free Owner API, keeps TeslaMate's cadence
+    assert policy.driving_poll(Feed.STREAM, True, t) == t.push_quiet_driving
+    assert policy.idle_poll(t, streaming=True) == 30.0
+    assert policy.driving_poll(Feed.NONE, False, Timing()) == 2.5
+    assert policy.idle_poll(Timing(), streaming=False) == 15.0
+    assert policy.blocker_poll(15.0, Timing(), streaming=False) == 15.0
+
+
+def test_paced_car_is_polled_sparsely_when_idle_and_densely_when_driving() -> None:
+    car = Car(state=CarState(VIN, timing=PACED))
+    car.do(Boot())
+    car.light(ONLINE)
+    out = car.full()
+    assert fetch(out).at == car.at(PACED.paced_online)
+    out = car.full(60, shift_state="D", speed_kmh=30.0, odometer_km=1000.2)
+    assert car.phase is Phase.DRIVING and fetch(out).at == car.at(PACED.paced_driving)
+
+
+def test_drive_end_is_placed_after_the_last_look_in_gear() -> None:
+    car = driving_car()  # in gear at 1000.0 km
+    start = car.now
+    car.full(600, shift_state="D", speed_kmh=60.0, odometer_km=1006.0)  # 36 km/h so far
+    last_in_gear = car.now
+    out = car.full(300, shift_state=None, odometer_km=1007.2)
+    (closed,) = of(out, fx.CloseDrive)
+    # 1.2 km at the drive's 36 km/h: 2 minutes after the last look in gear
+    assert closed.end_date == last_in_gear + timedelta(minutes=2)
+    positions = [e.position for e in of(out, fx.InsertPosition) if e.drive_ref is not None]
+    assert positions[-1].date == closed.end_date and positions[-1].odometer == 1007.2
+    assert start < closed.end_date < car.now
+
+
+def test_drive_that_stood_still_before_parking_ends_at_its_last_look() -> None:
+    car = driving_car()
+    car.full(600, shift_state="D", speed_kmh=0.0, odometer_km=1006.0)
+    last_in_gear = car.now
+    out = car.full(240, shift_state=None, odometer_km=1006.0)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_date == last_in_gear
+
+
+def test_stream_parked_frame_places_the_end_of_the_drive() -> None:
+    car = driving_car(Feed.STREAM)
+    car.frame(30, shift_state="D", speed_kmh=40.0, odometer_km=1000.4, power_kw=10.0)
+    out = car.frame(10, shift_state=None, speed_kmh=None, odometer_km=1000.5, power_kw=0.0)
+    parked_at = car.now
+    assert fetch(out).kind is FetchKind.FULL  # the stream's "parked" is confirmed by REST
+    out = car.full(40, shift_state=None, odometer_km=1000.5)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_date == parked_at
+
+
+# --- (c) drives between two looks ------------------------------------------------------------
+
+
+def test_odometer_moved_between_two_parked_looks_is_a_drive() -> None:
+    car = online_car(odometer_km=1000.0)
+    before = car.now
+    out = car.full(600, odometer_km=1001.4, latitude=48.2, longitude=11.6)
+    (opened,) = of(out, fx.OpenDrive)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.ref == opened.ref and closed.reason == "between looks"
+    assert closed.start_km == 1000.0 and closed.end_km == pytest.approx(1001.4)
+    # 1.4 km at 40 km/h is 2.1 min, put in the middle of the 10 min gap
+    assert opened.start.date == before + timedelta(minutes=3.95)
+    assert closed.end_date == before + timedelta(minutes=6.05)
+    assert car.phase is Phase.ONLINE
+    # the new place is the baseline now: nothing more is recorded at the next look
+    assert not of(car.full(60, odometer_km=1001.4, latitude=48.2, longitude=11.6), fx.OpenDrive)
+
+
+def test_drive_between_looks_is_bounded_by_the_wake() -> None:
+    car = online_car(odometer_km=1000.0)
+    car.light(ASLEEP, after=1800)
+    woke = car.now + timedelta(hours=5)
+    car.light(ONLINE, after=5 * 3600)
+    out = car.full(600, odometer_km=1002.0, latitude=48.2, longitude=11.6)
+    (opened,) = of(out, fx.OpenDrive)
+    (closed,) = of(out, fx.CloseDrive)
+    assert woke <= opened.start.date < closed.end_date <= car.now
+
+
+def test_odometer_noise_is_no_drive() -> None:
+    car = online_car(odometer_km=1000.0)
+    assert not of(car.full(600, odometer_km=1000.05), fx.OpenDrive)
+
+
+# --- (d) offline: drive ends and charges begin out of reach -------------------------------
+
+
+def test_drive_into_an_offline_garage_and_a_charge_begun_there() -> None:
+    car = driving_car()  # 50 km/h at 1000.0 km
+    car.full(120, shift_state="D", speed_kmh=40.0, odometer_km=1001.0, battery_level=70)
+    last_seen = car.now
+    car.light(OFFLINE, after=5)
+    for _ in range(200):  # an hour and more out of reach
+        car.light(OFFLINE, after=30)
+    assert car.state.drive is not None
+    car.light(ONLINE, after=30)
+    out = car.full(
+        shift_state=None,
+        odometer_km=1001.8,
+        latitude=48.3,
+        longitude=11.7,
+        charging_state="Charging",
+        charger_power_kw=11.0,
+        charge_energy_added_kwh=11.0,
+        battery_level=85,
+    )
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_km == pytest.approx(1001.8) and closed.reason == "offline"
+    # 0.8 km at the drive's 30 km/h: 1.6 min after it was last seen
+    assert closed.end_date == last_seen + timedelta(minutes=1.6)
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert not opened.synthesised and car.phase is Phase.CHARGING
+    assert opened.start_date == car.now - timedelta(hours=1)  # 11 kWh at 11 kW
+    first = samples(out)[0]
+    assert first.charge_energy_added == 0.0 and first.battery_level == 70
+
+
+def test_charge_finished_while_offline_after_a_drive_is_synthesised() -> None:
+    car = driving_car()
+    car.full(120, shift_state="D", odometer_km=1001.0, ideal_range_km=300.0)
+    car.light(OFFLINE, after=5)
+    car.light(ONLINE, after=4 * 3600)
+    out = car.full(shift_state=None, odometer_km=1001.5, ideal_range_km=400.0,
+                   charging_state="Complete")  # fmt: skip
+    assert of(out, fx.CloseDrive)
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert opened.synthesised and car.phase is Phase.ONLINE
+
+
+def test_offline_spell_ending_asleep_still_closes_where_last_seen() -> None:
+    car = driving_car()
+    car.full(60, shift_state="D", odometer_km=1001.0)
+    seen = car.now
+    car.light(OFFLINE, after=5)
+    out = car.light(ASLEEP, after=7200)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_date == seen and car.phase is Phase.ASLEEP
+    assert OFFLINE  # (imported for symmetry with the transitions tests)
