@@ -46,8 +46,9 @@ def test_charge_seen_late_starts_from_the_parked_look_with_a_zero_counter() -> N
     )
     assert car.phase is Phase.CHARGING
     (opened,) = of(out, fx.OpenChargingProcess)
-    # 2.75 kWh at 11 kW is 15 min: it began 15 min before this look, 5 min after the last
-    assert opened.start_date == car.now - timedelta(minutes=15)
+    # 2.75 kWh at 11 kW (9.9 kW into the battery) is 16 2/3 min: it began that long
+    # before this look, after the last one
+    assert opened.start_date == car.now - timedelta(hours=2.75 / 9.9)
     first, seen = samples(out)
     assert first.date == opened.start_date and first.charge_energy_added == 0.0
     assert first.battery_level == 60  # the level before the charge
@@ -72,7 +73,7 @@ def test_late_charge_of_the_same_session_counts_from_its_reading() -> None:
         900, charging_state="Charging", charger_power_kw=10.0, charge_energy_added_kwh=2.0
     )
     (opened,) = of(out, fx.OpenChargingProcess)
-    assert opened.start_date == car.now - timedelta(hours=0.1)
+    assert opened.start_date == car.now - timedelta(hours=1.0 / 9.0)
     assert samples(out)[0].charge_energy_added == 1.0
 
 
@@ -97,10 +98,18 @@ def test_charge_end_is_placed_from_the_last_sample() -> None:
         300, charging_state="Complete", charger_power_kw=0.0, charge_energy_added_kwh=5.5
     )
     (closed,) = of(out, fx.CloseChargingProcess)
-    # 0.5 kWh more at 10 kW: three minutes after the last sample, two before this look
-    assert closed.end_date == sample_at + timedelta(minutes=3)
+    # 0.5 kWh more at 10 kW (9 kW into the battery): 200 s after the last sample
+    assert closed.end_date == sample_at + timedelta(seconds=200)
     assert samples(out)[-1].date == closed.end_date
     assert samples(out)[-1].charge_energy_added == 5.5
+
+
+def test_dc_charge_is_placed_at_the_reported_power() -> None:
+    car = online_car()
+    out = car.full(600, charging_state="Charging", charger_power_kw=150.0,
+                   charge_energy_added_kwh=10.0, fast_charger_present=True)  # fmt: skip
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert opened.start_date == car.now - timedelta(hours=10.0 / 150.0)
 
 
 def test_charge_end_after_unplugging_stays_at_the_look() -> None:
@@ -235,7 +244,7 @@ def test_drive_into_an_offline_garage_and_a_charge_begun_there() -> None:
     assert closed.end_date == last_seen + timedelta(minutes=1.6)
     (opened,) = of(out, fx.OpenChargingProcess)
     assert not opened.synthesised and car.phase is Phase.CHARGING
-    assert opened.start_date == car.now - timedelta(hours=1)  # 11 kWh at 11 kW
+    assert opened.start_date == car.now - timedelta(hours=11.0 / 9.9)  # 11 kWh at 11 kW AC
     first = samples(out)[0]
     assert first.charge_energy_added == 0.0 and first.battery_level == 70
 

@@ -228,6 +228,8 @@ class CarState:
     parked: VehicleState | None = None  # the last snapshot while parked (late drive start)
     parked_at: datetime | None = None
     awake_at: datetime | None = None  # when the car was last seen waking from sleep
+    still_at: datetime | None = None  # the last look that found the car where it was parked
+    offline_at: datetime | None = None  # when the car was first seen out of reach
     last_used: datetime | None = None
     stream_up: bool = False
     stream_on: bool = False  # whether we asked for the stream (ConnectStream sent)
@@ -368,19 +370,26 @@ def _remember_parked(s: CarState, at: datetime) -> CarState:
     if snap.shift_state in DRIVING_SHIFTS or snap.odometer_km is None:
         return s
     if snap.charging_state in CHARGING_NOW:
+        p = s.parked
+        if p is not None and p.odometer_km == snap.odometer_km:
+            s = replace(s, still_at=at)  # charging where it was: it has not moved
         return s
-    return replace(s, parked=snap, parked_at=at)
+    return replace(s, parked=snap, parked_at=at, still_at=at)
 
 
-def _since_parked(s: CarState, at: datetime) -> datetime | None:
-    """The earliest a drive or charge seen at `at` can have begun: the last parked look,
-    or the car's wake from sleep if that came later (a sleeping car does nothing)."""
+def _since_parked(s: CarState, at: datetime, *, moved: bool = True) -> datetime | None:
+    """The earliest a drive (`moved`) or charge seen at `at` can have begun: the last
+    parked look, or the car's wake from sleep if that came later (a sleeping car does
+    nothing), or for a drive the last look that found the car still there."""
     p_at = s.parked_at
     if p_at is None or p_at > at:
         return None
-    if s.awake_at is not None and p_at < s.awake_at <= at:
-        return s.awake_at
-    return p_at
+    bounds = [p_at]
+    if s.awake_at is not None and s.awake_at <= at:
+        bounds.append(s.awake_at)
+    if moved and s.still_at is not None and s.still_at <= at:
+        bounds.append(s.still_at)
+    return max(bounds)
 
 
 def _note_parked(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
@@ -406,7 +415,11 @@ def _record_hop(
 ) -> CarState:
     assert p.odometer_km is not None and s.snapshot.odometer_km is not None
     distance = s.snapshot.odometer_km - p.odometer_km
-    start_at, end_at = policy.hop_interval(since, at, distance)
+    gone = s.offline_at
+    if gone is not None and since < gone <= at:
+        start_at, end_at = policy.hop_before_offline(since, gone, distance)
+    else:
+        start_at, end_at = policy.hop_interval(since, at, distance)
     s, ref = _ref(s)
     start = _position(s, start_at, p)
     if start is None:
@@ -416,7 +429,26 @@ def _record_hop(
     s = replace(s, drive=OpenDriveRow(ref, start_at))
     s = _insert_position(s, start_at, p, fx)
     s = _insert_position(s, end_at, replace(s.snapshot, speed_kmh=None, shift_state=None), fx)
-    return _close_drive(s, end_at, "between looks", fx)
+    s = _close_drive(s, end_at, "between looks", fx)
+    # the baseline for a charge begun after it: the level from before, a fresh counter
+    return replace(s, parked=_arrived(s.snapshot, p), parked_at=end_at, still_at=end_at)
+
+
+def _arrived(now: VehicleState, before: VehicleState) -> VehicleState:
+    """The car as it arrived somewhere unseen: place and odometer from now, battery from
+    before, no charging session yet."""
+    return replace(
+        now,
+        shift_state=None,
+        speed_kmh=None,
+        charging_state=None,
+        charge_energy_added_kwh=None,
+        battery_level=before.battery_level,
+        usable_battery_level=before.usable_battery_level,
+        ideal_range_km=before.ideal_range_km,
+        rated_range_km=before.rated_range_km,
+        est_range_km=before.est_range_km,
+    )
 
 
 def _merge(s: CarState, vs: VehicleState, *, authoritative_shift: bool) -> CarState:
@@ -532,16 +564,18 @@ def _open_charge(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
 
 def _late_charge_start(s: CarState, at: datetime) -> tuple[datetime, float, VehicleState] | None:
     """A charge first seen with energy on its session counter began before it was seen."""
-    p, since, counter = s.parked, _since_parked(s, at), s.snapshot.charge_energy_added_kwh
+    p, since = s.parked, _since_parked(s, at, moved=False)
+    counter = s.snapshot.charge_energy_added_kwh
     if p is None or since is None or counter is None or since >= at:
         return None
     baseline = policy.late_charge_baseline(p.charging_state, p.charge_energy_added_kwh)
     added = counter - baseline
     if added < policy.LATE_CHARGE_MIN_KWH:
         return None
-    start = policy.estimated_charge_start(since, at, added, s.snapshot.charger_power_kw)
-    if at - start < timedelta(seconds=30):
-        return None  # seen as good as at once
+    power = policy.battery_power_kw(s.snapshot.charger_power_kw, s.snapshot.fast_charger_present)
+    start = policy.estimated_charge_start(since, at, added, power)
+    if start >= at:
+        return None
     return start, baseline, p
 
 
@@ -572,9 +606,8 @@ def _charge_end(s: CarState, seen_at: datetime) -> datetime:
         return seen_at
     if seen_at - c.last_sample_at <= timedelta(seconds=10) or counter < c.last_added_kwh:
         return seen_at  # dense samples, or the counter was reset (unplugged)
-    return policy.estimated_end(
-        c.last_sample_at, seen_at, counter - c.last_added_kwh, c.last_power_kw
-    )
+    power = policy.battery_power_kw(c.last_power_kw, s.snapshot.fast_charger_present)
+    return policy.estimated_end(c.last_sample_at, seen_at, counter - c.last_added_kwh, power)
 
 
 def _close_charge(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> CarState:
@@ -828,17 +861,7 @@ def _parked_unseen(
     s = _close_drive(s, end, "offline", fx)
     # the drive's end is the baseline of a charge begun there: the level from before,
     # the odometer and place from now, a fresh session counter
-    parked = replace(
-        snap,
-        charging_state=None,
-        charge_energy_added_kwh=None,
-        battery_level=before.battery_level,
-        usable_battery_level=before.usable_battery_level,
-        ideal_range_km=before.ideal_range_km,
-        rated_range_km=before.rated_range_km,
-        est_range_km=before.est_range_km,
-    )
-    s = replace(s, parked=parked, parked_at=end)
+    s = replace(s, parked=_arrived(snap, before), parked_at=end, still_at=end)
     charging = snap.charging_state in CHARGING_NOW
     if not charging and policy.offline_charge_detected(before, snap, at - last_at):
         s = _synthesise_charge(s, before, end, snap, at, fx)
@@ -1053,6 +1076,8 @@ def _start_light(
     if s.update is not None:
         s = _close_update(s, last_seen, fx)
     status = StateStatus.ASLEEP if c is Connectivity.ASLEEP else StateStatus.OFFLINE
+    if status is StateStatus.OFFLINE and (s.state_row is None or s.state_row.status is not status):
+        s = replace(s, offline_at=at)
     s = _start_state(s, status, at, fx)
     s = replace(s, probe=Probe.IDLE)
     s = _go(s, T.ASLEEP if c is Connectivity.ASLEEP else T.OFFLINE, now, fx)

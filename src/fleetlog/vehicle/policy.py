@@ -238,7 +238,7 @@ def offline_charge_detected(
 HOP_MIN_KM = 0.1
 """An odometer that moved at least this much between two parked looks is a drive we missed."""
 
-LATE_CHARGE_MIN_KWH = 0.05
+LATE_CHARGE_MIN_KWH = 0.01
 """A charge first seen with at least this much on the session counter began before it was seen."""
 
 MIN_ROLLING_KMH = 15.0
@@ -272,13 +272,35 @@ def late_charge_baseline(charging_state: str | None, counter_kwh: float | None) 
     return counter_kwh
 
 
+AC_CHARGE_EFFICIENCY = 0.9
+"""Share of an AC charger's power that reaches the battery (the counter counts that share;
+the car reports the charger's side). A DC charger's power is the battery's."""
+
+
+def battery_power_kw(charger_power_kw: float | None, fast_charger: bool | None) -> float | None:
+    """The pace the session counter goes up at, from the reported charger power."""
+    if not charger_power_kw or charger_power_kw <= 0:
+        return None
+    return charger_power_kw if fast_charger else charger_power_kw * AC_CHARGE_EFFICIENCY
+
+
 def estimated_charge_start(
     since: datetime, seen_at: datetime, added_kwh: float, power_kw: float | None
 ) -> datetime:
-    """When a charge first seen with `added_kwh` on its counter most likely began."""
+    """When a charge first seen with `added_kwh` on its counter (going up at `power_kw`,
+    battery side) most likely began."""
     if not power_kw or power_kw <= 0:
         return since
     return max(since, seen_at - timedelta(hours=added_kwh / power_kw))
+
+
+def hop_before_offline(
+    since: datetime, offline_at: datetime, distance_km: float
+) -> tuple[datetime, datetime]:
+    """A drive unseen before the car went out of reach most likely drove it there: it
+    ends at the first offline answer."""
+    duration = timedelta(hours=distance_km / LATE_DRIVE_ASSUMED_KMH)
+    return max(since, offline_at - duration), offline_at
 
 
 def estimated_end(
