@@ -32,7 +32,14 @@ from fleetlog.clock import Clock, LoopClock, ManualClock
 from fleetlog.sim.auth import TokenPair
 from fleetlog.sim.billing import Category
 from fleetlog.sim.dispatch import Dispatcher, make_dispatcher
-from fleetlog.sim.errors import ApiError, BadRequest, NotFound, NotJson, OAuthError
+from fleetlog.sim.errors import (
+    ApiError,
+    BadRequest,
+    NotFound,
+    NotJson,
+    OAuthError,
+    RateLimited,
+)
 from fleetlog.sim.plan import Region
 from fleetlog.sim.push import PushHub
 from fleetlog.sim.sse import SseService
@@ -63,6 +70,8 @@ class Faults:
     error_rate: float = 0.0  # answer 500/503/504 instead
     drop_rate: float = 0.0  # close the connection without an answer
     malformed_rate: float = 0.0  # a 200 whose body is cut off mid-JSON
+    rate_limit_rate: float = 0.0  # answer 429 with Retry-After: retry_after_s instead
+    retry_after_s: int = 60
     seed: int = 1
 
 
@@ -331,6 +340,19 @@ class SimServer:
                 "txid": txid,
             }
             return web.json_response(body, status=status, headers={"x-txid": txid})
+        if api and faults.rate_limit_rate > 0 and self._fault_rng.random() < faults.rate_limit_rate:
+            wait = str(faults.retry_after_s)
+            self.world.record(endpoint, category, 429, attributable=True)
+            return self._error_response(
+                RateLimited(
+                    f"Retry in {wait} seconds",
+                    headers={
+                        "Retry-After": wait,
+                        "RateLimit-Remaining": "0",
+                        "RateLimit-Reset": wait,
+                    },
+                )
+            )
         flag = [False]
         _attributable.set(flag)
         try:
