@@ -1,14 +1,16 @@
 """``fleetlog run`` with its services: the web app on PORT and MQTT, following a simulator.
 
 A subprocess logs the simulated car (``--sim-url``) into SQLite or PostgreSQL; its web app
-answers with the live car, its MQTT topics appear on Mosquitto, and SIGTERM stops it
-cleanly (exit 0).
+answers with the live car, its MQTT topics appear on Mosquitto with Home Assistant
+discovery (the car's device config; a stale config of a car no longer logged is cleared),
+and SIGTERM stops it cleanly (exit 0).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -39,6 +41,10 @@ async def test_run_serves_the_web_app_and_mqtt(
     migrated_engine: sa.Engine, db_url: str, tmp_path: Path, mosquitto: int
 ) -> None:
     namespace = f"run{secrets.token_hex(4)}"
+    prefix = f"ha{secrets.token_hex(4)}"
+    stale = f"{prefix}/device/teslamate_{namespace}_99/config"
+    async with aiomqtt.Client("127.0.0.1", mosquitto) as planter:
+        await planter.publish(stale, '{"device":{}}', qos=1, retain=True)
     port = _free_port()
     server = make_server(
         SimSettings(
@@ -60,6 +66,8 @@ async def test_run_serves_the_web_app_and_mqtt(
             MQTT_HOST="127.0.0.1",
             MQTT_PORT=str(mosquitto),
             MQTT_NAMESPACE=namespace,
+            MQTT_HOME_ASSISTANT_DISCOVERY="true",
+            MQTT_HOME_ASSISTANT_DISCOVERY_PREFIX=prefix,
         )
         await sign_in_with_tokens(
             load_settings(env),
@@ -126,3 +134,21 @@ async def test_run_serves_the_web_app_and_mqtt(
                 logs.close()
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
         raise AssertionError("the web app still listens after the run stopped")
+    configs = await _retained(mosquitto, f"{prefix}/device/+/config")
+    car_id = cars[0]["id"]
+    assert set(configs) == {f"{prefix}/device/teslamate_{namespace}_{car_id}/config"}
+    device = json.loads(next(iter(configs.values())))["device"]
+    assert device["name"] == "Daily Driver"
+
+
+async def _retained(port: int, topic_filter: str, quiet: float = 0.5) -> dict[str, str]:
+    out: dict[str, str] = {}
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(topic_filter, qos=1)
+        while True:
+            try:
+                m = await asyncio.wait_for(anext(client.messages), quiet)
+            except TimeoutError:
+                return out
+            if m.retain and isinstance(m.payload, bytes) and m.payload:
+                out[str(m.topic)] = m.payload.decode()
