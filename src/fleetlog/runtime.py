@@ -38,10 +38,12 @@ from fleetlog.logbook.writer import (
 )
 from fleetlog.logs import log_event
 from fleetlog.sources.polling import PushFeed, RestFetcher
+from fleetlog.sources.streaming import NoticeTable, StreamHub
 from fleetlog.sources.tesla import TeslaAccount, TeslaClient, TeslaError, Vehicle, open_account
 from fleetlog.vehicle import effects as fx
 from fleetlog.vehicle.events import Command
 from fleetlog.vehicle.executor import Executor
+from fleetlog.vehicle.feeds import account_credentials, push_feeds
 from fleetlog.vehicle.machine import CarState
 from fleetlog.vehicle.pacing import Pacer, cancel_and_wait
 from fleetlog.vehicle.settings import Feed, Timing
@@ -235,20 +237,34 @@ async def run_logger(
     fleet: Fleet | None = None,
     keep_tokens_fresh: bool = True,
     attach: Attachments | None = None,
+    settings: Any = None,
 ) -> Fleet:
-    """List the cars and run them until `stop` is set; returns the (stopped) fleet."""
+    """List the cars and run them until `stop` is set; returns the (stopped) fleet.
+
+    With `settings` (and no `feeds` given) the pushed feeds they name run beside
+    polling (``fleetlog.vehicle.feeds``)."""
     fleet = fleet if fleet is not None else Fleet()
     keeper_task = asyncio.create_task(account.keeper.run()) if keep_tokens_fresh else None
+    hub: StreamHub | None = None
     try:
         vehicles = await list_cars(account.client, stop)
         if vehicles is None:
             return fleet
         log_event(log, logging.INFO, "cars listed", count=len(vehicles))
+        if feeds is None and settings is not None:
+            hub = StreamHub(notices=NoticeTable(engine, clock))
+            feeds = push_feeds(
+                settings, vehicles, account_credentials(account, settings), hub, clock=clock
+            )
+            await hub.start()
+        timing = timing or Timing()
+        # a priced API (Fleet, Teslemetry): paid calls go where they matter
+        timing = replace(timing, paced=account.governor.policy.priced)
         parts = Parts(
             engine,
             account.client,
             pacer,
-            timing=timing or Timing(),
+            timing=timing,
             feeds=feeds,
             on_summary=on_summary,
         )
@@ -260,6 +276,8 @@ async def run_logger(
         await stop.wait()
     finally:
         await fleet.stop()
+        if hub is not None:
+            await hub.stop()
         if keeper_task is not None:
             await cancel_and_wait(keeper_task)
         log_event(log, logging.INFO, "logger stopped", at=clock.now().isoformat())
@@ -306,6 +324,7 @@ async def serve(
             on_summary=on_summary,
             fleet=fleet,
             attach=services.attachments() if services is not None else None,
+            settings=settings,
         )
     finally:
         if services is not None:

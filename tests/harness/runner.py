@@ -6,14 +6,23 @@ worker and logbook talk to it. One :class:`ManualClock` is shared: the
 timer as soon as every car's worker waits, so a simulated day takes seconds.
 
 Sources plug in through :class:`SourceMode`: ``polling`` is the REST client alone;
-the streaming, telemetry and SSE issues add their feed factories here.
+``myteslamate`` adds MyTeslaMate's websocket (``TESLA_WSS_HOST``, ``TESLA_WSS_USE_VIN``),
+``mqtt`` Fleet Telemetry through a private Mosquitto (``FLEETLOG_TELEMETRY``) and
+``teslemetry`` Teslemetry's SSE (``FLEETLOG_TESLEMETRY_STREAM_URL``). Pushed feeds are
+built by ``fleetlog.vehicle.feeds.push_feeds`` from the settings, as ``fleetlog run``
+does. Pushed data travels over real sockets, so while a car is awake virtual time moves
+in steps of at most ``PUSH_STEP_S`` and waits after each until the pushes have landed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,23 +36,76 @@ from fleetlog.runtime import FeedFactory, Fleet, Parts
 from fleetlog.sim.scenarios import build
 from fleetlog.sim.server import Faults, SimServer
 from fleetlog.sim.world import CloudOptions, World
+from fleetlog.sources.streaming import FeedEvent, StaticCredentials, StreamHub
+from fleetlog.sources.streaming.profiles import PROFILES, fleet_telemetry_config
 from fleetlog.sources.tesla import Ledger, open_account, sign_in_with_tokens
+from fleetlog.vehicle.feeds import push_feeds
 from fleetlog.vehicle.pacing import VirtualPacer
 from fleetlog.vehicle.settings import Timing
 
 ENCRYPTION_KEY = "fidelity-harness-key"
 
+#: Longest virtual-time step while a car is awake (pushed data is stamped at arrival on MQTT).
+PUSH_STEP_S = 15.0
+
 
 @dataclass(frozen=True, slots=True)
 class SourceMode:
-    """How fleetlog hears the car: the sim's cloud mode and the per-car pushed feed."""
+    """How fleetlog hears the car: the sim's cloud mode and which pushed source."""
 
     name: str
     cloud_mode: str = "fleet"
     feeds: Callable[[SimServer], FeedFactory | None] = field(default=lambda _sim: None)
+    telemetry: str | None = None  # "mqtt": the sim dispatches to a private Mosquitto
+    sse: bool = False
+    pushed: bool = False
 
 
 POLLING = SourceMode("polling")
+MYTESLAMATE = SourceMode("myteslamate", cloud_mode="myteslamate", pushed=True)
+MQTT = SourceMode("mqtt", telemetry="mqtt", pushed=True)
+TESLEMETRY = SourceMode("teslemetry", cloud_mode="teslemetry", sse=True, pushed=True)
+MODES = {m.name: m for m in (POLLING, MYTESLAMATE, MQTT, TESLEMETRY)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def mosquitto() -> AsyncIterator[str]:
+    """A private Mosquitto on a free port: its mqtt:// URL."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            await asyncio.sleep(0.05)
+        yield f"mqtt://127.0.0.1:{port}/telemetry"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+async def _configure_telemetry(sim: SimServer, vins: list[str]) -> None:
+    """What a fleetlog user does once: ask the cars for telemetry (the balanced profile)."""
+    import httpx
+
+    token = sim.world.initial_tokens().access_token
+    config = fleet_telemetry_config(PROFILES["balanced"], hostname="telemetry.example.com")
+    async with httpx.AsyncClient(
+        base_url=sim.base_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        answer = await client.post(
+            "/api/1/vehicles/fleet_telemetry_config", json={"vins": vins, "config": config}
+        )
+        answer.raise_for_status()
 
 
 @dataclass(slots=True)
@@ -58,6 +120,8 @@ class Run:
     cost_usd: float
     calls: int
     worker_errors: int
+    signals: int = 0
+    pushed_events: int = 0
 
 
 async def run_scenario(
@@ -80,9 +144,20 @@ async def run_scenario(
     end = begin + duration if duration is not None else world.scenario.end
     clock = ManualClock(begin)
     wall = time.perf_counter()
-    async with SimServer(world, clock=clock, faults=faults) as sim:
+    async with contextlib.AsyncExitStack() as stack:
+        telemetry = []
+        if source.telemetry == "mqtt":
+            telemetry.append(await stack.enter_async_context(mosquitto()))
+        sim = await stack.enter_async_context(
+            SimServer(world, clock=clock, faults=faults, telemetry=telemetry)
+        )
         env = {k: v for k, v in sim.env.items() if not k.startswith("FLEETLOG_")}
         env.update(ENCRYPTION_KEY=ENCRYPTION_KEY, FLEETLOG_DATA_DIR=str(tmp))
+        if telemetry:
+            env["FLEETLOG_TELEMETRY"] = sim.env["FLEETLOG_TELEMETRY"]
+            await _configure_telemetry(sim, [c.spec.vin for c in world.cars])
+        if source.sse:
+            env["FLEETLOG_TESLEMETRY_STREAM_URL"] = sim.base_url + "/sse"
         settings = load_settings(env)
         await sign_in_with_tokens(
             settings,
@@ -91,11 +166,48 @@ async def run_scenario(
             refresh_token=sim.env["FLEETLOG_REFRESH_TOKEN"],
             clock=clock,
         )
-        pacer = VirtualPacer(clock, end=end, on_advance=lambda _now: sim.sync())
+        hub = StreamHub()
+        landed = hub.reader(None)
+        pushed_events = 0
+
+        def awake(_now: datetime) -> float | None:
+            if not source.pushed:
+                return None
+            return PUSH_STEP_S if any(c.state == "online" for c in world.cars) else None
+
+        async def settle() -> None:
+            # wait until what this step pushed has reached the cars' mailboxes
+            nonlocal pushed_events
+            if not source.pushed or not any(c.state == "online" for c in world.cars):
+                return
+            await sim.flush()
+            quiet = 0
+            while quiet < 2:
+                await asyncio.sleep(0.004)
+                n = landed.qsize()
+                while not landed.empty():
+                    landed.get_nowait()
+                pushed_events += n
+                quiet = quiet + 1 if n == 0 else 0
+
+        pacer = VirtualPacer(
+            clock,
+            end=end,
+            on_advance=lambda _now: sim.sync(),
+            max_step=awake if source.pushed else None,
+            settle=settle if source.pushed else None,
+        )
         account = await open_account(settings, engine, clock=clock)
         fleet = Fleet()
         try:
             vehicles = await account.client.products()
+            feeds = source.feeds(sim)
+            if feeds is None and source.pushed:
+                token = settings.token or sim.env["FLEETLOG_ACCESS_TOKEN"]
+                feeds = push_feeds(
+                    settings, vehicles, StaticCredentials(token), hub, clock=clock, hold_s=0.0
+                )
+                await hub.start()
             parts = Parts(
                 engine,
                 account.client,
@@ -103,7 +215,7 @@ async def run_scenario(
                 timing=replace(
                     Timing.from_settings(settings), paced=account.governor.policy.priced
                 ),
-                feeds=source.feeds(sim),
+                feeds=feeds,
             )
             await fleet.start(parts, vehicles)
             if on_ready is not None:
@@ -113,8 +225,10 @@ async def run_scenario(
             await pacer.finished.wait()
         finally:
             await fleet.stop()
+            await hub.stop()
             await account.aclose()
         truth = sim.truth()
+    _ = FeedEvent  # (the hub's item type, for readers of this module)
     totals = Ledger(engine).totals(by="month", per="account")
     return Run(
         scenario=scenario,
@@ -127,4 +241,12 @@ async def run_scenario(
         cost_usd=sum(t.cost_usd for t in totals),
         calls=sum(t.requests for t in totals),
         worker_errors=sum(w.errors for w in fleet.workers.values()),
+        signals=_signals(truth),
+        pushed_events=pushed_events,
     )
+
+
+def _signals(truth: dict[str, Any]) -> int:
+    """Streaming signals the simulator billed (Fleet Telemetry: one per datum sent)."""
+    by = truth.get("ledger", {}).get("by_category", {})
+    return int(by.get("signals", {}).get("calls", 0))

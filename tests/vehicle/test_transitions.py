@@ -393,14 +393,19 @@ def test_stream_parked_frame_is_confirmed_by_rest() -> None:
     assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.now, "stream shows parked")
 
 
-def test_telemetry_parked_ends_drive_without_paying() -> None:
+def test_telemetry_parked_is_confirmed_by_one_paid_look() -> None:
+    # Telemetry's odometer lags by its interval and minimum_delta, so the drive's end is
+    # confirmed with one vehicle_data (exact distance); its time is the parked record's.
     car = driving_car(Feed.TELEMETRY)
     car.frame(
         1, full_frame=False, shift_state="D", odometer_km=1004.0, latitude=48.2, longitude=11.5
     )
     out = car.frame(1, full_frame=False, shift_state="P", odometer_km=1004.0)
-    assert of(out, fx.CloseDrive) and car.phase in (Phase.ONLINE, Phase.SUSPENDED)
-    assert not [f for f in of(out, fx.ScheduleFetch) if f.kind is FetchKind.FULL]
+    parked_at = car.now
+    assert not of(out, fx.CloseDrive) and fetch(out).kind is FetchKind.FULL
+    out = car.full(2, shift_state=None, odometer_km=1004.1)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_date == parked_at and closed.end_km == 1004.1
 
 
 # --- late drive -----------------------------------------------------------------------------

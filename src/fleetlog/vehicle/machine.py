@@ -184,6 +184,7 @@ class OpenDriveRow:
     start_odometer_km: float | None = None
     last_odometer_km: float | None = None
     last_at: datetime | None = None  # the car's time of the newest drive data (for the timeout)
+    stopped_at: datetime | None = None  # a pushed "parked" not yet confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +526,8 @@ def _drive_end(s: CarState, seen: VehicleState, seen_at: datetime) -> datetime:
     """When a drive seen parked at `seen_at` most likely ended: after its last look in
     gear, by the distance left at the drive's own average speed."""
     d = s.drive
+    if d is not None and d.stopped_at is not None and d.stopped_at <= seen_at:
+        return d.stopped_at  # a pushed frame saw it park
     if d is None or d.last_at is None or d.last_odometer_km is None:
         return seen_at
     if seen.odometer_km is None or seen_at - d.last_at <= timedelta(seconds=10):
@@ -1195,18 +1198,32 @@ def _on_pushed(
         if s.drive is None or s.link is not Link.AVAILABLE:
             _schedule(s, FetchKind.FULL, 0, now, fx, "pushed data after offline")
             return s
-        if parked:
-            if policy.push_ends_drive(s.feed):
-                s = _insert_position(s, at, vs, fx)
-                s = _close_drive(s, at, "parked", fx)
+        stopped = s.drive.stopped_at
+        if policy.push_ends_drive(s.feed) and not in_gear and (parked or stopped is not None):
+            if vs.odometer_km is not None:
+                # gear P and the odometer where it stopped: the drive is over, for free
+                end = stopped or at
+                s = _insert_position(s, end, vs, fx)
+                s = _close_drive(s, end, "parked", fx)
                 s = _go(s, T.PARKED, now, fx)
                 return _after_push_start(s, at, now, fx)
+            if stopped is None:
+                # the odometer comes on its own interval; REST only if it does not come
+                s = _insert_position(s, at, vs, fx)
+                s = _stopped(s, at)
+                wait = s.timing.push_odometer_wait
+                _schedule(s, FetchKind.FULL, wait, now, fx, "parked, waiting for the odometer")
+            return s
+        if parked:
             if before.shift_state in DRIVING_SHIFTS:
                 # the first parked frame stays in the drive: if REST confirms, it is
                 # where and when the drive ended
                 s = _insert_position(s, at, vs, fx)
+                s = _stopped(s, at)
             _schedule(s, FetchKind.FULL, 0, now, fx, "stream shows parked")
             return s
+        if in_gear and stopped is not None:
+            s = _stopped(s, None)
         if vs.latitude is not None or vs.odometer_km is not None:
             s = _insert_position(s, at, vs, fx)
         _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "feed watchdog")
@@ -1262,6 +1279,11 @@ def _on_pushed(
     if parked:
         s = _remember_parked(s, at)
     return s
+
+
+def _stopped(s: CarState, at: datetime | None) -> CarState:
+    d = s.drive
+    return s if d is None else replace(s, drive=replace(d, stopped_at=at))
 
 
 def _after_push_start(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:

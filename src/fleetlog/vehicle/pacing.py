@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from fleetlog.clock import Clock, ManualClock
@@ -113,6 +113,10 @@ class VirtualPacer:
 
     `on_advance(now)` runs after each jump (the harness moves the simulator there).
     Past `end` nothing is woken any more and :attr:`finished` is set.
+
+    Pushed data travels over real sockets: `max_step(now)` (seconds, or None for no
+    limit) caps a jump while something is pushed, and `settle()` is awaited after a
+    jump before anyone is woken, so what the jump pushed has reached the mailboxes.
     """
 
     def __init__(
@@ -121,10 +125,15 @@ class VirtualPacer:
         *,
         end: datetime,
         on_advance: Callable[[datetime], None] | None = None,
+        max_step: Callable[[datetime], float | None] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.clock = clock
         self.end = end
         self.on_advance = on_advance
+        self.max_step = max_step
+        self.settle = settle
+        self._settling = False
         self.finished = asyncio.Event()
         self._members = 0
         self._sleepers: dict[int, tuple[datetime | None, asyncio.Future[None]]] = {}
@@ -173,6 +182,8 @@ class VirtualPacer:
 
     def _check(self) -> None:
         self._check_pending = False
+        if self._settling:
+            return
         if self._members <= 0 or len(self._sleepers) < self._members:
             return  # someone is still working (an HTTP call, a write)
         deadlines = [u for u, _ in self._sleepers.values() if u is not None]
@@ -181,16 +192,38 @@ class VirtualPacer:
             return
         target = min(deadlines)
         now = self.clock.now()
+        cap = self.max_step(now) if self.max_step is not None else None
+        if cap is not None:
+            target = min(target, now + timedelta(seconds=cap))
         if target > now:
             self.clock.advance((target - now).total_seconds())
             if self.on_advance is not None:
                 self.on_advance(self.clock.now())
+            if self.settle is not None:
+                self._settling = True
+                asyncio.get_running_loop().create_task(self._settle_then_wake())
+                return
+        self._wake_due()
+
+    async def _settle_then_wake(self) -> None:
+        try:
+            assert self.settle is not None
+            await self.settle()
+        finally:
+            self._settling = False
+            self._wake_due()
+
+    def _wake_due(self) -> None:
         now = self.clock.now()
+        woken = False
         for key, (until, fut) in list(self._sleepers.items()):
             if until is not None and until <= now:
                 del self._sleepers[key]
                 if not fut.done():
                     fut.set_result(None)
+                    woken = True
+        if not woken:
+            self._schedule_check()  # a capped step woke nobody: take the next one
 
 
 async def cancel_and_wait(task: asyncio.Task[object]) -> None:

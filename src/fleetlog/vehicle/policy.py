@@ -111,11 +111,13 @@ def driving_poll(feed: Feed, stream_up: bool, timing: Timing) -> float:
 def push_ends_drive(feed: Feed) -> bool:
     """May pushed "parked" data end a drive without a paid confirmation?
 
-    Telemetry's gear signal is authoritative; a legacy stream frame without a
-    shift state may be a gap, so TeslaMate confirms with ``vehicle_data``, and so
-    does fleetlog.
+    No feed may: a legacy stream frame without a shift state may be a gap (TeslaMate
+    confirms with ``vehicle_data``), and telemetry sends the odometer only on its own
+    interval and past its ``minimum_delta`` (0.1 mi in the balanced profile), so the
+    last pushed odometer can be 160 m short. One paid call per drive makes the
+    distance exact; the end time is the first parked frame's.
     """
-    return feed is Feed.TELEMETRY
+    return False
 
 
 def push_carries_charging(feed: Feed) -> bool:

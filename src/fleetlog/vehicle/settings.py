@@ -70,6 +70,7 @@ class Timing:
     push_quiet_charging: float = 600.0
     stream_charging_sample: float = 300.0
     full_refresh_hours: float = 6.0
+    push_odometer_wait: float = 60.0  # telemetry parked without an odometer: REST after this
     # Polling only, on a priced API (the budget governor paces paid calls): spend them
     # where they matter. None of these apply on the free Owner API.
     paced: bool = False

@@ -236,6 +236,7 @@ def build_feeds(
     hub: StreamHub,
     *,
     clock: Clock | None = None,
+    hold_s: float = 0.5,
 ) -> list[Any]:
     """Every feed the settings ask for, not started; add them to `hub`.
 
@@ -246,7 +247,9 @@ def build_feeds(
     cars = list(cars)
     vins = [c.vin for c in cars]
     targets = telemetry_targets(settings)
-    feeds: list[Any] = [telemetry_feed(t, hub, vins=vins, clock=clock) for t in targets]
+    feeds: list[Any] = [
+        telemetry_feed(t, hub, vins=vins, clock=clock, hold_s=hold_s) for t in targets
+    ]
     host = settings.tesla_wss_host or TESLA_WSS_HOST
     use_vin = bool(settings.tesla_wss_use_vin)
     for car in cars:
@@ -266,8 +269,9 @@ def build_feeds(
     if sse_url:
         token: str | None = settings.token
         sse_credentials = StaticCredentials(token) if token else credentials
-        feeds += [
-            SseFeed(base_url=sse_url, vin=v, credentials=sse_credentials, outlet=hub, clock=clock)
-            for v in vins
-        ]
+        for v in vins:
+            feeds.append(
+                SseFeed(base_url=sse_url, vin=v, credentials=sse_credentials, outlet=hub,
+                        clock=clock, hold_s=hold_s)
+            )  # fmt: skip
     return feeds
