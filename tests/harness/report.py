@@ -1,6 +1,11 @@
-"""Print the fidelity figures of each scenario (polling-only Fleet API), for issue notes.
+"""Print the fidelity figures of each scenario and source mode, for issue notes.
 
-    .venv/bin/python tests/harness/report.py [--pg URL] [scenario[:hours] ...]
+    .venv/bin/python tests/harness/report.py [--pg URL] [--modes polling,mqtt,...]
+                                             [scenario[:hours] ...]
+
+One table row per scenario and mode: drives and charges found/truth, worst distance and
+energy error, worst start/end error, paid calls (ledger), streaming signals (the
+simulator's billing), wall time.
 
 Each scenario runs in virtual time into a fresh database (SQLite in a temporary
 directory, or the PostgreSQL database at URL, emptied first) and is scored
@@ -21,8 +26,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
-from tests.harness.fidelity import score_car
-from tests.harness.runner import run_scenario
+from tests.harness.fidelity import POLLING_ONLY, WITH_STREAM, score_car
+from tests.harness.runner import MODES, POLLING, run_scenario
 
 from fleetlog.store import make_engine, upgrade
 
@@ -41,27 +46,37 @@ def _fresh_pg(url: str) -> sa.Engine:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", help="PostgreSQL URL of a scratch database (emptied!)")
+    parser.add_argument("--modes", default="polling", help="comma list of " + ",".join(MODES))
     parser.add_argument("runs", nargs="*", default=list(SCENARIOS))
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    for spec in args.runs:
+    print("| scenario | source | drives | charges | distance err | energy err | start/end worst "
+          "| paid calls | signals | wall |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for spec, mode in [(r, m) for r in args.runs for m in args.modes.split(",")]:
         name, _, hours = spec.partition(":")
+        source = MODES[mode]
         with tempfile.TemporaryDirectory() as tmp:
             engine = _fresh_pg(args.pg) if args.pg else make_engine(f"sqlite:///{tmp}/fl.db")
             upgrade(engine)
             duration = timedelta(hours=float(hours)) if hours else None
-            run = await run_scenario(name, engine, Path(tmp), duration=duration)
+            run = await run_scenario(name, engine, Path(tmp), duration=duration, source=source)
             car = run.truth["cars"][0]
-            report = score_car(engine, car, (run.start, run.end))
+            tolerance = POLLING_ONLY if source is POLLING else WITH_STREAM
+            r = score_car(engine, car, (run.start, run.end), tolerance)
+            d, c = r.drives, r.charges
+            start = max(d.worst_start_error, c.worst_start_error).total_seconds()
+            end = max(d.worst_end_error, c.worst_end_error).total_seconds()
             print(
-                f"{name} ({'pg' if args.pg else 'sqlite'}, {run.end - run.start}): "
-                f"wall {run.wall_s:.1f} s, calls {run.calls}, paid {run.paid_calls} "
-                f"(${run.cost_usd:.3f}), worker errors {run.worker_errors}"
+                f"| {name} | {mode} | {d.found}/{d.truth}+{d.extra} | {c.found}/{c.truth}+{c.extra}"
+                f" | {d.worst_amount_error:.2%} | {c.worst_amount_error:.2%}"
+                f" | {start:.0f} s / {end:.0f} s | {run.paid_calls} | {run.signals}"
+                f" | {run.wall_s:.0f} s |"
             )
-            for line in report.lines():
-                print("   ", line)
-            for problem in report.problems:
-                print("    !", problem)
+            for problem in r.problems:
+                print(f"<!-- {name}/{mode}: {problem} -->")
+            if run.worker_errors:
+                print(f"<!-- {name}/{mode}: worker errors {run.worker_errors} -->")
             engine.dispose()
 
 

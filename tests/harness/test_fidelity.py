@@ -1,9 +1,11 @@
-"""Fidelity: scenarios through the polling-only Fleet API source, scored against ground truth.
+"""Fidelity: scenarios through every source mode, scored against the simulator's ground truth.
 
-Default run: the commuter week's Monday (two commutes, the nightly AC charge) on
-SQLite and PostgreSQL. ``--long`` runs whole scenarios; those whose known gaps
-are listed in ``KNOWN_GAPS`` are expected to miss the issue's tolerances until
-the machine handles them (see docs/running.md, "Fidelity").
+Default run (both databases): the commuter week's Monday through polling only (two
+commutes, the nightly AC charge), and its morning commute through each pushed mode
+(MyTeslaMate websocket + REST, Fleet Telemetry over MQTT + REST, Teslemetry SSE + REST).
+``--long`` runs whole scenarios × all modes; the combinations that miss a tolerance for
+a reason the logger cannot fix are listed in ``KNOWN_GAPS`` with that reason
+(docs/running.md, "Fidelity").
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.harness.fidelity import POLLING_ONLY, score_car
-from tests.harness.runner import run_scenario
+from tests.harness.fidelity import POLLING_ONLY, WITH_STREAM, score_car
+from tests.harness.runner import MODES, POLLING, run_scenario
 
 from fleetlog.store import tables as t
 
+SCENARIOS = ("commuter-week", "road-trip", "city-day", "cold-week")
+
 KNOWN_GAPS = {
-    "commuter-week": "charges seen late under the budget pace; a 1.4 km drive while idle-polled",
-    "road-trip": "DC charges seen minutes late under the budget pace lose their first kWh",
-    "city-day": "a drive that ends offline, and a charge that starts offline",
-    "cold-week": "short AC charges seen late under the budget pace; drive ends 5+ min late",
+    ("city-day", "polling"): "nine hops under 2 km on $10/month shared by two cars: two hops "
+    "between two paid looks merge into one",
+    ("commuter-week", "mqtt"): "balanced profile's Odometer minimum_delta (0.1 mi) at drive start",
+    ("commuter-week", "teslemetry"): "gear goes invalid (not P) at the end; the drive's end "
+    "waits for the 90 s watchdog",
 }
 
 
@@ -50,17 +55,49 @@ async def test_commuter_monday_is_logged_within_tolerance(
     assert open_states == 1
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["commuter-week", "road-trip", "city-day", "cold-week"])
-async def test_whole_scenario(
-    scenario: str, migrated_engine: sa.Engine, tmp_path: Path, request: pytest.FixtureRequest
+@pytest.mark.parametrize("mode", ["myteslamate", "mqtt", "teslemetry"])
+async def test_morning_commute_through_pushed_data(
+    mode: str, migrated_engine: sa.Engine, tmp_path: Path
 ) -> None:
-    if scenario in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[scenario], strict=False))
-    run = await run_scenario(scenario, migrated_engine, tmp_path)
-    report = score_car(migrated_engine, run.truth["cars"][0], (run.start, run.end), POLLING_ONLY)
+    # Monday 06:00-09:00 UTC: wake, the 8 km commute, parking at work
+    run = await run_scenario(
+        "commuter-week",
+        migrated_engine,
+        tmp_path,
+        source=MODES[mode],
+        start=timedelta(hours=7),
+        duration=timedelta(hours=3),
+    )
+    report = score_car(migrated_engine, run.truth["cars"][0], (run.start, run.end), WITH_STREAM)
+    print(f"\n{mode}: paid {run.paid_calls}, signals {run.signals}, wall {run.wall_s:.1f} s")
+    print("\n".join(report.lines()))
+    assert report.drives.found == report.drives.truth == 1 and report.drives.extra == 0
+    assert report.drives.worst_start_error <= WITH_STREAM.time
+    assert run.worker_errors == 0
+    assert run.paid_calls <= 20  # pushed data: REST only for identity and confirmations
+    if (("commuter-week", mode)) not in KNOWN_GAPS:
+        assert report.problems == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_whole_scenario(
+    scenario: str,
+    mode: str,
+    migrated_engine: sa.Engine,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    if (scenario, mode) in KNOWN_GAPS:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[scenario, mode], strict=False))
+    source = MODES[mode]
+    tolerance = POLLING_ONLY if source is POLLING else WITH_STREAM
+    run = await run_scenario(scenario, migrated_engine, tmp_path, source=source)
+    report = score_car(migrated_engine, run.truth["cars"][0], (run.start, run.end), tolerance)
     print(
-        f"\n{scenario}: paid calls {run.paid_calls} (${run.cost_usd:.2f}), wall {run.wall_s:.0f} s"
+        f"\n{scenario}/{mode}: paid calls {run.paid_calls} (${run.cost_usd:.2f}), "
+        f"signals {run.signals}, wall {run.wall_s:.0f} s"
     )
     print("\n".join(report.lines()))
     assert report.problems == []

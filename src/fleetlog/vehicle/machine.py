@@ -516,7 +516,12 @@ def _close_drive(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> Ca
     if d.last_odometer_km is not None:
         # where the drive ended is the baseline for whatever comes next
         end_look = replace(
-            s.snapshot, odometer_km=d.last_odometer_km, shift_state=None, speed_kmh=None
+            s.snapshot,
+            odometer_km=d.last_odometer_km,
+            shift_state=None,
+            speed_kmh=None,
+            charging_state=None,  # a charge begun where it parked starts a fresh session
+            charge_energy_added_kwh=None,
         )
         s = replace(s, parked=end_look, parked_at=d.last_at or at)
     return s
