@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: simulator + logger + web app on SQLite (what exists today)
+## demo: simulator + logger + web app on SQLite (Ctrl-C stops it)
 demo: $(STAMP)
 	$(BIN)/fleetlog demo
 
