@@ -7,7 +7,6 @@ asleep (from ``states``) tell whether the car slept or something kept it awake.
 
 from __future__ import annotations
 
-import itertools
 from bisect import bisect_left
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,41 +20,93 @@ from fleetlog.web.window import Window
 MIN_IDLE = timedelta(hours=3)
 
 
-def _events(conn: sa.Connection, window: Window, ideal: bool) -> list[dict[str, Any]]:
+def _seconds(dialect: str, a: Any, b: Any) -> sa.ColumnElement[Any]:
+    """SQL for the seconds from instant `a` to instant `b`."""
+    if dialect == "postgresql":
+        return sa.func.extract("epoch", b - a)
+    return (sa.func.julianday(b) - sa.func.julianday(a)) * 86400.0
+
+
+def _periods(conn: sa.Connection, window: Window, ideal: bool) -> list[Any]:
+    """Each closed drive or charge paired with the car's next one, where the gap is long.
+
+    The pairing (``LEAD`` over the car's events by start) and the length filter run in the
+    database; state of charge from positions is looked up only for the rows that remain.
+    """
     d = t.drives.c
     cp = t.charging_processes.c
-    sp = t.positions.alias("sp")
-    ep = t.positions.alias("ep")
-    out: list[dict[str, Any]] = []
-    for r in conn.execute(
+    none = sa.null()
+    events = sa.union_all(
         sa.select(
             d.car_id,
             d.start_date,
             d.end_date,
             (d.start_ideal_range_km if ideal else d.start_rated_range_km).label("sr"),
             (d.end_ideal_range_km if ideal else d.end_rated_range_km).label("er"),
-            sp.c.battery_level.label("sl"),
-            ep.c.battery_level.label("el"),
-        )
-        .outerjoin(sp, sp.c.id == d.start_position_id)
-        .outerjoin(ep, ep.c.id == d.end_position_id)
-        .where(*window.where(t.drives), d.end_date.is_not(None))
-    ):
-        out.append(dict(r._mapping))
-    for r in conn.execute(
+            d.start_position_id.label("spid"),
+            d.end_position_id.label("epid"),
+            sa.cast(none, sa.Integer).label("sl"),
+            sa.cast(none, sa.Integer).label("el"),
+            sa.literal(0).label("kind"),
+            d.id,
+        ).where(*window.where(t.drives), d.end_date.is_not(None)),
         sa.select(
             cp.car_id,
             cp.start_date,
             cp.end_date,
             (cp.start_ideal_range_km if ideal else cp.start_rated_range_km).label("sr"),
             (cp.end_ideal_range_km if ideal else cp.end_rated_range_km).label("er"),
+            sa.cast(none, sa.Integer).label("spid"),
+            sa.cast(none, sa.Integer).label("epid"),
             cp.start_battery_level.label("sl"),
             cp.end_battery_level.label("el"),
-        ).where(*window.where(t.charging_processes), cp.end_date.is_not(None))
-    ):
-        out.append(dict(r._mapping))
-    out.sort(key=lambda e: (e["car_id"], e["start_date"]))
-    return out
+            sa.literal(1).label("kind"),
+            cp.id,
+        ).where(*window.where(t.charging_processes), cp.end_date.is_not(None)),
+    ).subquery("ev")
+    ev = events.c
+    # Drives before charges on equal starts, as the list this replaces was sorted.
+    by_car: Any = ev.car_id
+    order: Any = (ev.start_date, ev.kind, ev.id)
+
+    def lead(col: Any) -> Any:
+        return sa.func.lead(col).over(partition_by=by_car, order_by=order)
+
+    pairs = sa.select(
+        ev.car_id,
+        ev.end_date.label("start"),
+        lead(ev.start_date).label("end"),
+        ev.er,
+        lead(ev.sr).label("next_sr"),
+        ev.epid,
+        lead(ev.spid).label("next_spid"),
+        ev.el,
+        lead(ev.sl).label("next_sl"),
+    ).subquery("pairs")
+    pc = pairs.c
+    ep = t.positions.alias("ep")
+    sp = t.positions.alias("sp")
+    slack = MIN_IDLE.total_seconds() - 1  # the exact cut is made in Python below
+    rows = conn.execute(
+        sa.select(
+            pc.car_id,
+            pc.start,
+            pc.end,
+            pc.er,
+            pc.next_sr,
+            sa.func.coalesce(pc.el, ep.c.battery_level).label("el"),
+            sa.func.coalesce(pc.next_sl, sp.c.battery_level).label("sl"),
+        )
+        .outerjoin(ep, ep.c.id == pc.epid)
+        .outerjoin(sp, sp.c.id == pc.next_spid)
+        .where(pc.end.is_not(None), _seconds(conn.dialect.name, pc.start, pc.end) >= slack)
+        .order_by(pc.car_id, pc.start)
+    ).all()
+    return [r for r in rows if _dt(r.end) - _dt(r.start) >= MIN_IDLE]
+
+
+def _dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _asleep_seconds(
@@ -72,7 +123,6 @@ def _asleep_seconds(
 
 
 def vampire_drain(conn: sa.Connection, window: Window, preferred: str) -> dict[str, Any]:
-    events = _events(conn, window, preferred == "ideal")
     st = t.states.c
     sleeping: dict[int, list[tuple[datetime, datetime]]] = {}
     query = sa.select(st.car_id, st.start_date, st.end_date).where(
@@ -81,25 +131,21 @@ def vampire_drain(conn: sa.Connection, window: Window, preferred: str) -> dict[s
     now = datetime.utcnow()
     for r in conn.execute(query.order_by(st.start_date)):
         sleeping.setdefault(r.car_id, []).append((r.start_date, r.end_date or now))
+    starts = {car: [s[0] for s in spans] for car, spans in sleeping.items()}
     periods: list[dict[str, Any]] = []
-    for prev, nxt in itertools.pairwise(events):
-        if prev["car_id"] != nxt["car_id"]:
-            continue
-        start, end = prev["end_date"], nxt["start_date"]
-        if end - start < MIN_IDLE:
-            continue
+    for r in _periods(conn, window, preferred == "ideal"):
+        start, end = _dt(r.start), _dt(r.end)
         hours = (end - start).total_seconds() / 3600
         lost = None
-        if prev["er"] is not None and nxt["sr"] is not None:
-            lost = as_float(prev["er"] - nxt["sr"])
+        if r.er is not None and r.next_sr is not None:
+            lost = (as_float(r.er) or 0.0) - (as_float(r.next_sr) or 0.0)
         soc_lost = None
-        if prev["el"] is not None and nxt["sl"] is not None:
-            soc_lost = prev["el"] - nxt["sl"]
-        spans = sleeping.get(prev["car_id"], [])
-        asleep = _asleep_seconds(spans, [s[0] for s in spans], start, end)
+        if r.el is not None and r.sl is not None:
+            soc_lost = r.el - r.sl
+        asleep = _asleep_seconds(sleeping.get(r.car_id, []), starts.get(r.car_id, []), start, end)
         periods.append(
             {
-                "car_id": prev["car_id"],
+                "car_id": r.car_id,
                 "start_date": start,
                 "end_date": end,
                 "duration_h": hours,

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from fleetlog.sources.tesla import Ledger
 from fleetlog.store import tables as t
-from fleetlog.web.reads import as_float
-from fleetlog.web.reads.statistics import period_key
+from fleetlog.web.reads import as_float, localtime
+from fleetlog.web.reads.statistics import day_key, day_span
 from fleetlog.web.window import Window
 
 
@@ -32,19 +32,33 @@ def charging_costs(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
             {"month": key, "cost": 0.0, "energy_added_kwh": 0.0, "charges": 0, "distance_km": 0.0},
         )
 
+    span = day_span(conn, window, (t.drives, t.charging_processes))
+    if span is None:
+        return []
+    dialect = conn.dialect.name
+    # One row per local day from the database; days are folded into months here.
+    day = localtime.local_day(cp.start_date, window.tz, *span, dialect).label("day")
     for r in conn.execute(
-        sa.select(cp.start_date, cp.cost, cp.charge_energy_added).where(
-            *window.where(t.charging_processes), cp.end_date.is_not(None)
+        sa.select(
+            day,
+            sa.func.count().label("n"),
+            sa.func.sum(cp.cost, type_=sa.Float).label("cost"),
+            sa.func.sum(cp.charge_energy_added, type_=sa.Float).label("added"),
         )
+        .where(*window.where(t.charging_processes), cp.end_date.is_not(None))
+        .group_by(day)
     ):
-        acc = month(period_key(r.start_date, "month", window.tz))
+        acc = month(day_key(localtime.parse_day(r.day), "month"))
         acc["cost"] += as_float(r.cost) or 0.0
-        acc["energy_added_kwh"] += as_float(r.charge_energy_added) or 0.0
-        acc["charges"] += 1
+        acc["energy_added_kwh"] += as_float(r.added) or 0.0
+        acc["charges"] += int(r.n)
+    day = localtime.local_day(d.start_date, window.tz, *span, dialect).label("day")
     for r in conn.execute(
-        sa.select(d.start_date, d.distance).where(*window.where(t.drives), d.end_date.is_not(None))
+        sa.select(day, sa.func.sum(d.distance, type_=sa.Float).label("distance"))
+        .where(*window.where(t.drives), d.end_date.is_not(None))
+        .group_by(day)
     ):
-        month(period_key(r.start_date, "month", window.tz))["distance_km"] += (
+        month(day_key(localtime.parse_day(r.day), "month"))["distance_km"] += (
             as_float(r.distance) or 0.0
         )
     out = []

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from fleetlog.store import tables as t
-from fleetlog.web.reads import as_float
-from fleetlog.web.reads.drives import drive_energy
+from fleetlog.web.reads import as_float, localtime
 from fleetlog.web.window import Window
 
 PERIODS = ("day", "week", "month", "year")
@@ -29,15 +28,55 @@ def period_key(utc_naive: datetime, period: str, tz: ZoneInfo) -> str:
     return f"{local.year:04d}"
 
 
+def day_key(day: date, period: str) -> str:
+    """The period a local day falls in (the same keys as :func:`period_key`)."""
+    if period == "day":
+        return day.isoformat()
+    if period == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    return f"{day.year:04d}"
+
+
+def day_span(
+    conn: sa.Connection, window: Window, tables: tuple[sa.Table, ...]
+) -> tuple[datetime, datetime] | None:
+    """UTC bounds covering the window's rows of `tables` (by start_date), or None if none."""
+    if window.start is not None and window.end is not None:
+        return window.start, window.end
+    found = localtime.bounds(
+        conn,
+        [
+            sa.select(sa.func.min(tb.c.start_date), sa.func.max(tb.c.start_date)).where(
+                *window.where(tb)
+            )
+            for tb in tables
+        ],
+    )
+    if found is None:
+        return None
+    return window.start or found[0], window.end or found[1]
+
+
 def statistics(
     conn: sa.Connection, window: Window, preferred: str, period: str
 ) -> list[dict[str, Any]]:
-    """One row per period with any drive or charge, newest first."""
+    """One row per period with any drive or charge, newest first.
+
+    The database sums per local day (one row a day reaches Python, not one a drive); the days
+    are then folded into weeks, months or years.
+    """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
     d = t.drives.c
     cp = t.charging_processes.c
     ideal = preferred == "ideal"
+    span = day_span(conn, window, (t.drives, t.charging_processes))
+    if span is None:
+        return []
+    dialect = conn.dialect.name
     rows: dict[str, dict[str, Any]] = {}
     r: Any
 
@@ -58,36 +97,44 @@ def statistics(
             },
         )
 
+    sr = d.start_ideal_range_km if ideal else d.start_rated_range_km
+    er = d.end_ideal_range_km if ideal else d.end_rated_range_km
+    day = localtime.local_day(d.start_date, window.tz, *span, dialect).label("day")
     for r in conn.execute(
         sa.select(
-            d.start_date,
-            d.distance,
-            d.duration_min,
-            d.outside_temp_avg,
-            (d.start_ideal_range_km if ideal else d.start_rated_range_km).label("sr"),
-            (d.end_ideal_range_km if ideal else d.end_rated_range_km).label("er"),
-            t.cars.c.efficiency,
+            day,
+            sa.func.count().label("n"),
+            sa.func.sum(d.distance, type_=sa.Float).label("distance"),
+            sa.func.sum(d.duration_min).label("minutes"),
+            sa.func.sum((sr - er) * t.cars.c.efficiency, type_=sa.Float).label("energy"),
+            sa.func.sum(d.outside_temp_avg, type_=sa.Float).label("temp_sum"),
+            sa.func.count(d.outside_temp_avg).label("temp_n"),
         )
         .join(t.cars, t.cars.c.id == d.car_id)
         .where(*window.where(t.drives), d.end_date.is_not(None))
+        .group_by(day)
     ):
-        acc = row(period_key(r.start_date, period, window.tz))
-        acc["drives"] += 1
+        acc = row(day_key(localtime.parse_day(r.day), period))
+        acc["drives"] += int(r.n)
         acc["distance_km"] += as_float(r.distance) or 0.0
-        acc["driving_min"] += r.duration_min or 0
-        energy = drive_energy(as_float(r.sr), as_float(r.er), as_float(r.efficiency))
-        acc["energy_used_kwh"] += energy or 0.0
-        if r.outside_temp_avg is not None:
-            acc["temp_sum"] += float(r.outside_temp_avg)
-            acc["temp_n"] += 1
+        acc["driving_min"] += int(r.minutes or 0)
+        acc["energy_used_kwh"] += as_float(r.energy) or 0.0
+        acc["temp_sum"] += as_float(r.temp_sum) or 0.0
+        acc["temp_n"] += int(r.temp_n)
+    day = localtime.local_day(cp.start_date, window.tz, *span, dialect).label("day")
     for r in conn.execute(
-        sa.select(cp.start_date, cp.charge_energy_added, cp.cost).where(
-            *window.where(t.charging_processes), cp.end_date.is_not(None)
+        sa.select(
+            day,
+            sa.func.count().label("n"),
+            sa.func.sum(cp.charge_energy_added, type_=sa.Float).label("added"),
+            sa.func.sum(cp.cost, type_=sa.Float).label("cost"),
         )
+        .where(*window.where(t.charging_processes), cp.end_date.is_not(None))
+        .group_by(day)
     ):
-        acc = row(period_key(r.start_date, period, window.tz))
-        acc["charges"] += 1
-        acc["energy_added_kwh"] += as_float(r.charge_energy_added) or 0.0
+        acc = row(day_key(localtime.parse_day(r.day), period))
+        acc["charges"] += int(r.n)
+        acc["energy_added_kwh"] += as_float(r.added) or 0.0
         acc["cost"] += as_float(r.cost) or 0.0
     out = []
     for key in sorted(rows, reverse=True):
