@@ -152,7 +152,8 @@ def drives_page(
             v.conn,
             v.window,
             v.prefs.preferred_range,
-            offset=max(0, page) * drives.PAGE_SIZE,
+            offset=max(0, page) * drives.PAGE_ROWS,
+            limit=drives.PAGE_ROWS,
             min_distance_km=min_km,
         )
         chart = {
@@ -270,7 +271,11 @@ def charges_page(
 ) -> HTMLResponse:
     with view(request, car, start, to) as v:
         rows, totals = charges.list_charges(
-            v.conn, v.window, v.prefs.preferred_range, offset=max(0, page) * charges.PAGE_SIZE
+            v.conn,
+            v.window,
+            v.prefs.preferred_range,
+            offset=max(0, page) * charges.PAGE_ROWS,
+            limit=charges.PAGE_ROWS,
         )
         chart = {
             "data": [
@@ -382,7 +387,6 @@ def battery_page(
 ) -> HTMLResponse:
     with view(request, car, start, to, default_days=None) as v:
         health = battery.battery_health(v.conn, v.window, v.prefs.preferred_range)
-        levels = battery.charge_levels(v.conn, v.window)
         pts = health["points"]
         p = v.prefs
         capacity = {
@@ -424,17 +428,42 @@ def battery_page(
             ],
             "layout": {"yaxis": {"title": {"text": f"range at 100 % ({p.dist_unit})"}}},
         }
-        level_chart = {
-            "data": [
+        levels = battery.charge_level_chart(v.conn, v.window)
+        if "points" in levels:
+            level_data = [
                 {
                     "type": "scatter",
                     "mode": "lines",
-                    "x": [v.ts(q["date"]) for q in levels],
-                    "y": [q["battery_level"] for q in levels],
+                    "x": [v.ts(q["date"]) for q in levels["points"]],
+                    "y": [q["battery_level"] for q in levels["points"]],
                     "name": "SoC %",
                     "line": {"shape": "linear"},
                 }
-            ],
+            ]
+        else:
+            # A long history: the lowest and highest level per bucket, the band between.
+            xs = [v.ts(q["date"]) for q in levels["buckets"]]
+            level_data = [
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": xs,
+                    "y": [q["max_level"] for q in levels["buckets"]],
+                    "name": f"highest SoC % per {levels['bucket_hours']:.0f} h",
+                    "line": {"width": 1},
+                },
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": xs,
+                    "y": [q["min_level"] for q in levels["buckets"]],
+                    "name": f"lowest SoC % per {levels['bucket_hours']:.0f} h",
+                    "fill": "tonexty",
+                    "line": {"width": 1},
+                },
+            ]
+        level_chart = {
+            "data": level_data,
             "layout": {"yaxis": {"title": {"text": "%"}, "range": [0, 100]}},
         }
         return v.render(
@@ -454,7 +483,9 @@ def efficiency_page(
     request: Request, car: str | None = None, start: From = None, to: str | None = None
 ) -> HTMLResponse:
     with view(request, car, start, to, default_days=365) as v:
-        eff = efficiency.efficiency(v.conn, v.window, v.prefs.preferred_range)
+        eff = efficiency.efficiency(
+            v.conn, v.window, v.prefs.preferred_range, scatter_max=efficiency.SCATTER_POINTS
+        )
         p = v.prefs
         temp = {
             "data": [
@@ -509,12 +540,13 @@ def vampire_page(
 ) -> HTMLResponse:
     with view(request, car, start, to) as v:
         drain = idle.vampire_drain(v.conn, v.window, v.prefs.preferred_range)
+        bars = idle.chart_bars(drain["periods"])
         chart = {
             "data": [
                 {
                     "type": "bar",
-                    "x": [v.ts(q["start_date"]) for q in drain["periods"]],
-                    "y": [v.prefs.dist(q["range_lost_per_hour_km"]) for q in drain["periods"]],
+                    "x": [v.ts(q["start_date"]) for q in bars],
+                    "y": [v.prefs.dist(q["range_lost_per_hour_km"]) for q in bars],
                     "name": f"{v.prefs.dist_unit}/h",
                 }
             ],
@@ -580,6 +612,7 @@ def statistics_page(
     start: From = None,
     to: str | None = None,
     period: str = "month",
+    page: int = 0,
 ) -> HTMLResponse:
     with view(request, car, start, to, default_days=None) as v:
         try:
@@ -609,8 +642,19 @@ def statistics_page(
                 "yaxis2": {"title": {"text": "kWh"}, "overlaying": "y", "side": "right"},
             },
         }
+        # The chart keeps every period; the table shows one page of them (ten years of days
+        # are 3,650 rows).
+        page = max(0, page)
+        size = statistics.PAGE_ROWS
         return v.render(
-            "statistics.html", rows=rows, period=period, periods=statistics.PERIODS, chart=chart
+            "statistics.html",
+            rows=rows[page * size : (page + 1) * size],
+            count=len(rows),
+            page=page,
+            size=size,
+            period=period,
+            periods=statistics.PERIODS,
+            chart=chart,
         )
 
 

@@ -8,6 +8,7 @@ position (by primary key, for the odometer) are enough.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -97,3 +98,100 @@ def charge_levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
     out = [p for p in out if p["battery_level"] is not None]
     out.sort(key=lambda p: p["date"])
     return out
+
+
+CHART_POINTS = 2000  # above this many charge-level points the chart shows buckets
+
+
+def _epoch(dialect: str, col: Any) -> sa.ColumnElement[Any]:
+    if dialect == "postgresql":
+        return sa.func.extract("epoch", col)
+    return (sa.func.julianday(col) - 2440587.5) * 86400.0
+
+
+def charge_level_chart(
+    conn: sa.Connection, window: Window, *, max_points: int = CHART_POINTS
+) -> dict[str, Any]:
+    """The charge-level history for the chart: every point (as :func:`charge_levels`) when
+    there are at most `max_points`, else the lowest and highest level per time bucket,
+    computed by the database (``{"points": [...]}`` or ``{"buckets": [...]}``)."""
+    cp = t.charging_processes.c
+    d = t.drives.c
+    n = (
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                *window.where(t.charging_processes), cp.end_date.is_not(None)
+            )
+        ).scalar_one()
+        + conn.execute(
+            sa.select(sa.func.count()).where(*window.where(t.drives), d.end_date.is_not(None))
+        ).scalar_one()
+    )
+    if 2 * n <= max_points:
+        return {"points": charge_levels(conn, window)}
+    span = localtime_span(conn, window)
+    if span is None:
+        return {"points": []}
+    lo, hi = span
+    width = max(3600.0, ((hi - lo).total_seconds() + 1) / (max_points // 2))
+    dialect = conn.dialect.name
+    sp = t.positions.alias("sp")
+    ep = t.positions.alias("ep")
+    drive_cond = [*window.where(t.drives), d.end_date.is_not(None)]
+    charge_cond = [*window.where(t.charging_processes), cp.end_date.is_not(None)]
+    levels = sa.union_all(
+        sa.select(cp.start_date.label("at"), cp.start_battery_level.label("level")).where(
+            *charge_cond
+        ),
+        sa.select(cp.end_date.label("at"), cp.end_battery_level.label("level")).where(*charge_cond),
+        sa.select(d.start_date.label("at"), sp.c.battery_level.label("level"))
+        .join(sp, sp.c.id == d.start_position_id)
+        .where(*drive_cond),
+        sa.select(d.end_date.label("at"), ep.c.battery_level.label("level"))
+        .join(ep, ep.c.id == d.end_position_id)
+        .where(*drive_cond),
+    ).subquery("levels")
+    lo_epoch = lo.replace(tzinfo=UTC).timestamp()
+    offset = (_epoch(dialect, levels.c.at) - lo_epoch) / width
+    # never negative, so SQLite's truncating cast is the floor (its floor() is optional)
+    bucket = (
+        sa.func.floor(offset) if dialect == "postgresql" else sa.cast(offset, sa.Integer)
+    ).label("bucket")
+    rows = conn.execute(
+        sa.select(bucket, sa.func.min(levels.c.level), sa.func.max(levels.c.level))
+        .where(levels.c.level.is_not(None))
+        .group_by(bucket)
+        .order_by(bucket)
+    ).all()
+    return {
+        "buckets": [
+            {
+                "date": lo + timedelta(seconds=(float(b) + 0.5) * width),
+                "min_level": lo_level,
+                "max_level": hi_level,
+            }
+            for b, lo_level, hi_level in rows
+        ],
+        "bucket_hours": width / 3600,
+    }
+
+
+def localtime_span(conn: sa.Connection, window: Window) -> tuple[datetime, datetime] | None:
+    """First start and last end of the window's drives and charges."""
+    found = [
+        conn.execute(
+            sa.select(sa.func.min(tb.c.start_date), sa.func.max(tb.c.end_date)).where(
+                *window.where(tb)
+            )
+        ).one()
+        for tb in (t.drives, t.charging_processes)
+    ]
+    lows = [_dt(lo) for lo, _ in found if lo is not None]
+    highs = [_dt(hi) for _, hi in found if hi is not None]
+    if not lows or not highs:
+        return None
+    return min(lows), max(highs)
+
+
+def _dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

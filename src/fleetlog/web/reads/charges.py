@@ -10,7 +10,8 @@ from fleetlog.store import tables as t
 from fleetlog.web.reads import as_float, place_label
 from fleetlog.web.window import Window
 
-PAGE_SIZE = 200
+PAGE_SIZE = 200  # the JSON API's default page
+PAGE_ROWS = 100  # rows per page of the HTML table
 
 
 def _select(preferred: str) -> sa.Select[Any]:
@@ -102,8 +103,21 @@ def list_charges(
     """The window's completed charges, newest first, one page; and totals over all."""
     cp = t.charging_processes.c
     conds = [*window.where(t.charging_processes), cp.end_date.is_not(None)]
-    query = _select(preferred).where(*conds).order_by(cp.start_date.desc())
-    rows = [_shape(r) for r in conn.execute(query.offset(offset).limit(limit))]
+    # The page's ids first; the joins and the AC/DC look at the samples run for those only.
+    page = (
+        sa.select(cp.id)
+        .where(*conds)
+        .order_by(cp.start_date.desc(), cp.id.desc())
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
+    query = (
+        _select(preferred)
+        .join(page, page.c.id == cp.id)
+        .order_by(cp.start_date.desc(), cp.id.desc())
+    )
+    rows = [_shape(r) for r in conn.execute(query)]
     agg = conn.execute(
         sa.select(
             sa.func.count(),

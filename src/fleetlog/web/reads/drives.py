@@ -12,7 +12,8 @@ from fleetlog.store import tables as t
 from fleetlog.web.reads import as_float, place_label
 from fleetlog.web.window import Window
 
-PAGE_SIZE = 200
+PAGE_SIZE = 200  # the JSON API's default page
+PAGE_ROWS = 100  # rows per page of the HTML table
 
 
 def _range_cols(preferred: str) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
@@ -138,8 +139,19 @@ def list_drives(
     conds = [*window.where(t.drives), d.end_date.is_not(None)]
     if min_distance_km:
         conds.append(d.distance >= min_distance_km)
-    query = _select(preferred).where(*conds).order_by(d.start_date.desc())
-    rows = [_shape(r) for r in conn.execute(query.offset(offset).limit(limit))]
+    # The page's ids first, from drives alone; the joins then run for those rows only.
+    page = (
+        sa.select(d.id)
+        .where(*conds)
+        .order_by(d.start_date.desc(), d.id.desc())
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
+    query = (
+        _select(preferred).join(page, page.c.id == d.id).order_by(d.start_date.desc(), d.id.desc())
+    )
+    rows = [_shape(r) for r in conn.execute(query)]
     start_range, end_range = _range_cols(preferred)
     agg = conn.execute(
         sa.select(

@@ -15,80 +15,113 @@ import sqlalchemy as sa
 
 from fleetlog.store import tables as t
 from fleetlog.web.reads import as_float
-from fleetlog.web.reads.drives import drive_energy
 from fleetlog.web.window import Window
 
 TEMP_BIN_C = 5
 SPEED_BIN_KMH = 10
+SCATTER_POINTS = 2000  # drives drawn on the page's scatter at most (every n-th)
 
 
-def efficiency(conn: sa.Connection, window: Window, preferred: str) -> dict[str, Any]:
+def _bin(value: Any, width: int) -> sa.ColumnElement[Any]:
+    """SQL for Python's ``int(value // width * width)`` (floor, also below zero)."""
+    q = value / float(width)
+    whole = sa.cast(q, sa.Integer)
+    # PostgreSQL's cast rounds, SQLite's truncates: step down wherever that overshot.
+    return (whole - sa.case((sa.cast(whole, sa.Float) > q, 1), else_=0)) * width
+
+
+def efficiency(
+    conn: sa.Connection, window: Window, preferred: str, *, scatter_max: int | None = None
+) -> dict[str, Any]:
+    """Consumption figures; `scatter_max` caps the per-drive points (evenly spread in time)."""
     d = t.drives.c
     cp = t.charging_processes.c
     ideal = preferred == "ideal"
     start_range = d.start_ideal_range_km if ideal else d.start_rated_range_km
     end_range = d.end_ideal_range_km if ideal else d.end_rated_range_km
-    drives = conn.execute(
+    distance = sa.cast(d.distance, sa.Float)
+    energy = sa.cast((start_range - end_range) * t.cars.c.efficiency, sa.Float)
+    # Drives with a net energy (ranges and the car's efficiency known) and some distance.
+    base = (
         sa.select(
-            d.start_date,
-            d.distance,
-            d.duration_min,
-            d.outside_temp_avg,
-            start_range.label("sr"),
-            end_range.label("er"),
-            t.cars.c.efficiency,
+            d.start_date.label("start_date"),
+            distance.label("distance"),
+            energy.label("energy"),
+            sa.cast(d.outside_temp_avg, sa.Float).label("temp"),
+            sa.case(
+                (
+                    sa.func.coalesce(d.duration_min, 0) != 0,
+                    distance / (sa.cast(d.duration_min, sa.Float) / 60.0),
+                ),
+                else_=None,
+            ).label("speed"),
         )
         .join(t.cars, t.cars.c.id == d.car_id)
-        .where(*window.where(t.drives), d.end_date.is_not(None), d.distance > 1)
-        .order_by(d.start_date)
-    ).all()
-    by_temp: dict[int, list[float]] = {}
-    by_speed: dict[int, list[float]] = {}
-    scatter: list[dict[str, Any]] = []
-    net_energy = 0.0
-    net_distance = 0.0
-    for r in drives:
-        distance = as_float(r.distance) or 0.0
-        energy = drive_energy(as_float(r.sr), as_float(r.er), as_float(r.efficiency))
-        if energy is None or distance <= 0:
-            continue
-        net_energy += energy
-        net_distance += distance
-        wh_km = energy * 1000 / distance
-        temp = as_float(r.outside_temp_avg)
-        speed = distance / (r.duration_min / 60) if r.duration_min else None
-        scatter.append(
-            {
-                "date": r.start_date,
-                "consumption_wh_per_km": wh_km,
-                "outside_temp_c": temp,
-                "avg_speed_kmh": speed,
-                "distance_km": distance,
-            }
+        .where(
+            *window.where(t.drives),
+            d.end_date.is_not(None),
+            d.distance > 1,
+            start_range.is_not(None),
+            end_range.is_not(None),
+            t.cars.c.efficiency.is_not(None),
+            t.cars.c.efficiency != 0,
         )
-        # Each bin sums energy and distance, so its mean is weighted by distance driven.
-        if temp is not None:
-            acc = by_temp.setdefault(int(temp // TEMP_BIN_C * TEMP_BIN_C), [0.0, 0.0])
-            acc[0] += energy
-            acc[1] += distance
-        if speed is not None:
-            acc = by_speed.setdefault(int(speed // SPEED_BIN_KMH * SPEED_BIN_KMH), [0.0, 0.0])
-            acc[0] += energy
-            acc[1] += distance
+        .subquery("net")
+    )
+    n = base.c
+    net_energy, net_distance, count = conn.execute(
+        sa.select(sa.func.sum(n.energy), sa.func.sum(n.distance), sa.func.count())
+    ).one()
+    net_energy = float(net_energy or 0.0)
+    net_distance = float(net_distance or 0.0)
 
-    def binned(groups: dict[int, list[float]], width: int) -> list[dict[str, Any]]:
-        out = []
-        for key in sorted(groups):
-            energy, dist = groups[key]
-            out.append(
-                {
-                    "from": key,
-                    "to": key + width,
-                    "consumption_wh_per_km": energy * 1000 / dist if dist else None,
-                    "distance_km": dist,
-                }
-            )
-        return out
+    def binned(value: Any, width: int) -> list[dict[str, Any]]:
+        key = _bin(value, width).label("key")
+        rows = conn.execute(
+            sa.select(key, sa.func.sum(n.energy), sa.func.sum(n.distance))
+            .where(value.is_not(None))
+            .group_by(key)
+            .order_by(key)
+        ).all()
+        return [
+            {
+                "from": int(k),
+                "to": int(k) + width,
+                "consumption_wh_per_km": float(e) * 1000 / float(dist) if dist else None,
+                "distance_km": float(dist),
+            }
+            for k, e, dist in rows
+        ]
+
+    # Each bin sums energy and distance, so its mean is weighted by distance driven.
+    by_temp = binned(n.temp, TEMP_BIN_C)
+    by_speed = binned(n.speed, SPEED_BIN_KMH)
+    points = sa.select(n.start_date, n.distance, n.energy, n.temp, n.speed)
+    if scatter_max is not None and count > scatter_max:
+        step = -(-count // scatter_max)
+        numbered = sa.select(
+            *n, sa.func.row_number().over(order_by=n.start_date).label("i")
+        ).subquery("numbered")
+        points = sa.select(
+            numbered.c.start_date,
+            numbered.c.distance,
+            numbered.c.energy,
+            numbered.c.temp,
+            numbered.c.speed,
+        ).where((numbered.c.i - 1) % step == 0)
+        points = points.order_by(numbered.c.start_date)
+    else:
+        points = points.order_by(n.start_date)
+    scatter = [
+        {
+            "date": r.start_date,
+            "consumption_wh_per_km": r.energy * 1000 / r.distance,
+            "outside_temp_c": r.temp,
+            "avg_speed_kmh": r.speed,
+            "distance_km": r.distance,
+        }
+        for r in conn.execute(points)
+    ]
 
     # Gross: range lost between consecutive charges over the distance driven in between.
     end_range_cp = cp.end_ideal_range_km if ideal else cp.end_rated_range_km
@@ -122,6 +155,6 @@ def efficiency(conn: sa.Connection, window: Window, preferred: str) -> dict[str,
         "gross_wh_per_km": gross_energy * 1000 / gross_distance if gross_distance else None,
         "distance_km": net_distance,
         "drives": scatter,
-        "by_temperature": binned(by_temp, TEMP_BIN_C),
-        "by_speed": binned(by_speed, SPEED_BIN_KMH),
+        "by_temperature": by_temp,
+        "by_speed": by_speed,
     }

@@ -167,3 +167,27 @@ def vampire_drain(conn: sa.Connection, window: Window, preferred: str) -> dict[s
         if total_h
         else None,
     }
+
+
+CHART_BARS = 400  # idle periods drawn one bar each up to this many; beyond, a bar per bucket
+
+
+def chart_bars(periods: list[dict[str, Any]], max_bars: int = CHART_BARS) -> list[dict[str, Any]]:
+    """Bars for the chart: the periods themselves when few, else consecutive periods merged
+    into at most `max_bars` buckets (range lost over hours idle, so long periods weigh more)."""
+    if len(periods) <= max_bars:
+        return periods
+    ordered = sorted(periods, key=lambda p: p["start_date"])
+    per = -(-len(ordered) // max_bars)
+    out = []
+    for i in range(0, len(ordered), per):
+        chunk = [p for p in ordered[i : i + per] if p["range_lost_km"] is not None]
+        hours = sum(p["duration_h"] for p in chunk)
+        lost = sum(p["range_lost_km"] for p in chunk)
+        out.append(
+            {
+                "start_date": ordered[i]["start_date"],
+                "range_lost_per_hour_km": lost / hours if hours else None,
+            }
+        )
+    return out

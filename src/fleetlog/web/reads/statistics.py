@@ -13,6 +13,7 @@ from fleetlog.web.reads import as_float, localtime
 from fleetlog.web.window import Window
 
 PERIODS = ("day", "week", "month", "year")
+PAGE_ROWS = 100  # periods per page of the HTML table
 
 
 def period_key(utc_naive: datetime, period: str, tz: ZoneInfo) -> str:
