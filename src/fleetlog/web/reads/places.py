@@ -53,12 +53,23 @@ def visited(conn: sa.Connection, window: Window, *, limit: int = 200) -> list[di
 
 
 def route_points(conn: sa.Connection, window: Window, *, limit: int = 5000) -> list[list[float]]:
-    """Start and end of every drive (by primary key: cheap on any history) for the map."""
+    """Start and end of the newest drives, `limit` points at most, for the map.
+
+    The drives are chosen first (newest, from ``drives`` alone) and only their two positions
+    are looked up by primary key, so the cost follows `limit`, not the history's length.
+    """
     d = t.drives.c
     p = t.positions.c
+    newest = (
+        sa.select(d.start_position_id, d.end_position_id)
+        .where(*window.where(t.drives))
+        .order_by(d.start_date.desc(), d.id.desc())
+        .limit(max(1, limit // 2))
+        .subquery("newest")
+    )
     ids = sa.union_all(
-        sa.select(d.start_position_id.label("pid")).where(*window.where(t.drives)),
-        sa.select(d.end_position_id.label("pid")).where(*window.where(t.drives)),
+        sa.select(newest.c.start_position_id.label("pid")),
+        sa.select(newest.c.end_position_id.label("pid")),
     ).subquery()
     rows = conn.execute(
         sa.select(p.latitude, p.longitude).join(ids, ids.c.pid == p.id).limit(limit)
