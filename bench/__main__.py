@@ -25,7 +25,7 @@ from typing import Any
 from bench import common
 
 OUT = Path(__file__).parent / "out"
-SECTIONS = ("fidelity", "ingest", "queries", "footprint")
+SECTIONS = ("fidelity", "ingest", "queries", "footprint", "outage")
 
 
 def _log(message: str) -> None:
@@ -52,6 +52,10 @@ def _section(name: str, quick: bool) -> tuple[Callable[[], dict[str, Any]], Call
         from bench import footprint
 
         return (lambda: footprint.run(quick=quick, log=_log), footprint.markdown)
+    if name == "outage":
+        from bench import outage
+
+        return (lambda: outage.run(quick=quick, log=_log), outage.markdown)
     raise SystemExit(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
 
 
@@ -60,6 +64,7 @@ TITLES = {
     "ingest": "Ingest",
     "queries": "Queries on a ten-year history",
     "footprint": "Footprint",
+    "outage": "Outage recovery",
 }
 
 
