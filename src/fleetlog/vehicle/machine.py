@@ -1248,7 +1248,7 @@ def _on_pushed(
             if last is None or (at - last).total_seconds() >= gap:
                 s = _charge_sample(s, at, fx)
             _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "feed watchdog")
-        elif power is not None and power >= 0 and (before.power_kw or 0) < 0:
+        elif power is not None and abs(power) < 0.5 and abs(before.power_kw or 0) >= 0.5:
             _schedule(s, FetchKind.FULL, 0, now, fx, "charging power gone")
         return s
 
@@ -1276,10 +1276,22 @@ def _on_pushed(
         if not policy.push_carries_charging(s.feed):
             _schedule(s, FetchKind.FULL, 0, now, fx, "charging detected")
         return replace(s, last_used=now)
+    if (
+        power is not None
+        and power > 0.5
+        and phase is P.ONLINE
+        and not dog
+        and not policy.push_carries_charging(s.feed)
+        and (before.power_kw is None or before.power_kw <= 0.5)
+    ):
+        # MyTeslaMate's rebuilt frames show a charge's power as positive: look once
+        _schedule(s, FetchKind.FULL, 0, now, fx, "power seen while parked")
+        return replace(s, last_used=now)
     if power is not None and power > 0 and phase is P.SUSPENDED:
         s = replace(s, last_used=now)
         s = _go(s, T.USAGE, now, fx)
-        _schedule(s, policy.online_poll_kind(s.feed, s.stream_up), 0, now, fx, "usage detected")
+        # as TeslaMate, one full look: it may be a charge (MyTeslaMate's power is positive)
+        _schedule(s, FetchKind.FULL, 0, now, fx, "usage detected")
         return s
     if parked:
         s = _remember_parked(s, at)
