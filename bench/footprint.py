@@ -1,23 +1,235 @@
 """Footprint: resident memory and idle CPU of ``fleetlog run`` with 1, 100 and 1,000 cars.
 
-Not measured yet: the issue asks for the cars on telemetry, and ``fleetlog run`` has no
-pushed-feed wiring yet (``runtime.FeedFactory`` is empty), so 1,000 cars would all be
-REST-polled, which says nothing about the telemetry footprint. The section records that
-instead of a misleading number; it measures once the runtime starts telemetry feeds.
+The simulator's ``fleet`` scenario with N cars runs in this process in real time (1×), at
+night (03:00 of its first day: the cars are parked, most asleep); ``fleetlog run
+--sim-url`` follows it in a subprocess on a SQLite file. Once the logger has registered
+every car and had `settle` seconds to calm down, its RSS (``VmRSS``) and CPU (``utime +
+stime`` from ``/proc/<pid>/stat``) are read over a `window` of seconds; peak RSS is
+``VmHWM``.
+
+Feeds: when ``fleetlog run`` starts telemetry consumers (``FLEETLOG_TELEMETRY``, wired in
+``runtime.run_logger`` through ``vehicle.feeds``), the cars are on Fleet Telemetry over
+MQTT (the shared Mosquitto on 127.0.0.1:1883, a unique topic base, the ``balanced``
+profile set on every car in the simulator) beside the REST poller; otherwise, or without a
+broker, polling only. The report says which.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+import time
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-REASON = "fleetlog run has no telemetry feed wiring yet (runtime.FeedFactory is empty)"
+import sqlalchemy as sa
+
+from bench.common import table
+from fleetlog.config import load_settings
+from fleetlog.sim.command import SimSettings, make_server
+from fleetlog.sources.tesla import sign_in_with_tokens
+from fleetlog.store import make_engine, upgrade
+from fleetlog.store import tables as t
+
+KEY = "bench-footprint-key"
+MQTT = ("127.0.0.1", 1883)
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def telemetry_wired() -> bool:
+    """Whether ``fleetlog run`` starts pushed feeds from its settings."""
+    from fleetlog import runtime
+
+    return "settings" in inspect.signature(runtime.run_logger).parameters
+
+
+def _broker_up() -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(MQTT) == 0
+
+
+def _proc(pid: int) -> tuple[float, int, int]:
+    """(cpu seconds, rss KiB, peak rss KiB) of `pid`."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    rss = hwm = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+        elif line.startswith("VmHWM:"):
+            hwm = int(line.split()[1])
+    return cpu, rss, hwm
+
+
+async def measure(
+    cars: int, *, telemetry: bool, settle: float, window: float, log: Callable[[str], None]
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="fleetlog-bench-footprint-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'fleetlog.sqlite3'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        base = f"bench-footprint-{secrets.token_hex(4)}"
+        mqtt_url = f"mqtt://{MQTT[0]}:{MQTT[1]}/{base}"
+        t0 = time.perf_counter()
+        server = make_server(
+            SimSettings(
+                scenario="fleet", mode="fleet", cars=cars, speed=1.0, port=0,
+                start=timedelta(hours=3), billing_limit_usd=None,
+                telemetry=(mqtt_url,) if telemetry else (),
+            )
+        )  # fmt: skip
+        log(f"footprint: {cars} cars: world built in {time.perf_counter() - t0:.1f} s")
+        async with server as sim:
+            if telemetry:
+                from fleetlog.sources.streaming.profiles import PROFILES, fleet_telemetry_config
+
+                vins = [c["vin"] for c in sim.truth()["cars"]]
+                sim.world.telemetry_config_set(
+                    vins, fleet_telemetry_config(PROFILES["balanced"], hostname="bench")
+                )
+            env = {k: v for k, v in sim.env.items() if not k.startswith("FLEETLOG_")}
+            env.update(
+                ENCRYPTION_KEY=KEY,
+                FLEETLOG_DATA_DIR=tmp,
+                FLEETLOG_DATABASE_URL=url,
+                FLEETLOG_LOG_LEVEL="WARNING",
+            )
+            if telemetry:
+                env["FLEETLOG_TELEMETRY"] = mqtt_url
+            await sign_in_with_tokens(
+                load_settings(env),
+                engine,
+                access_token=sim.env["FLEETLOG_ACCESS_TOKEN"],
+                refresh_token=sim.env["FLEETLOG_REFRESH_TOKEN"],
+                clock=sim.clock,
+            )
+            clean = {
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("DATABASE_", "TESLA_", "MQTT_", "FLEETLOG_", "TOKEN", "PORT"))
+            }
+            logs = (Path(tmp) / "run.log").open("ab")
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "fleetlog", "run", "--sim-url", sim.env["FLEETLOG_SIM_URL"],
+                env={**clean, **env}, stdout=logs, stderr=logs,
+            )  # fmt: skip
+            try:
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                registered = 0
+                while registered < cars and loop.time() - began < 240:
+                    await asyncio.sleep(1)
+                    with engine.connect() as conn:
+                        registered = conn.execute(
+                            sa.select(sa.func.count()).select_from(t.cars)
+                        ).scalar_one()
+                    if proc.returncode is not None:
+                        break
+                up_s = loop.time() - began
+                log(f"footprint: {cars} cars: {registered} registered in {up_s:.0f} s")
+                await asyncio.sleep(settle)
+                cpu0, _, _ = _proc(proc.pid)
+                w0 = time.perf_counter()
+                rss_samples = []
+                while time.perf_counter() - w0 < window:
+                    await asyncio.sleep(min(5.0, window))
+                    rss_samples.append(_proc(proc.pid)[1])
+                cpu1, rss, hwm = _proc(proc.pid)
+                wall = time.perf_counter() - w0
+                proc.send_signal(signal.SIGTERM)
+                code = await asyncio.wait_for(proc.wait(), 60)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+                logs.close()
+            with engine.connect() as conn:
+                states = dict(
+                    conn.execute(
+                        sa.select(t.states.c.state, sa.func.count())
+                        .where(t.states.c.end_date.is_(None))
+                        .group_by(t.states.c.state)
+                    ).all()
+                )
+            ledger = sim.truth()["ledger"]["by_category"]
+        engine.dispose()
+    return {
+        "cars": cars,
+        "feed": "telemetry (MQTT) + REST" if telemetry else "REST polling only",
+        "registered": registered,
+        "startup_s": up_s,
+        "rss_mib": rss / 1024,
+        "rss_median_mib": sorted(rss_samples)[len(rss_samples) // 2] / 1024,
+        "peak_rss_mib": hwm / 1024,
+        "cpu_pct": 100 * (cpu1 - cpu0) / wall,
+        "window_s": wall,
+        "open_states": {str(k): v for k, v in states.items()},
+        "exit_code": code,
+        "api_calls": {k: v.get("calls") for k, v in ledger.items()},
+    }
 
 
 def run(*, quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    log(f"footprint: not measured: {REASON}")
-    return {"measured": False, "reason": REASON, "cars": [1, 100, 1000]}
+    wired = telemetry_wired()
+    broker = _broker_up()
+    telemetry = wired and broker
+    why = (
+        "telemetry"
+        if telemetry
+        else (
+            "polling only: fleetlog run has no telemetry wiring"
+            if not wired
+            else f"polling only: no Mosquitto on {MQTT[0]}:{MQTT[1]}"
+        )
+    )
+    sizes = (1, 100) if quick else (1, 100, 1000)
+    settle, window = (10.0, 20.0) if quick else (30.0, 60.0)
+    rows = []
+    for n in sizes:
+        try:
+            rows.append(
+                asyncio.run(measure(n, telemetry=telemetry, settle=settle, window=window, log=log))
+            )
+        except Exception as exc:  # one size failing keeps the others
+            rows.append({"cars": n, "error": repr(exc)})
+    return {"measured": True, "mode": why, "settle_s": settle, "rows": rows}
+
+
+HEAD = ("cars", "feed", "registered", "start-up s", "RSS MiB", "peak RSS MiB", "idle CPU %",
+        "open states")  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
-    return f"Not measured: {result['reason']}."
+    if not result.get("measured"):
+        return f"Not measured: {result.get('reason')}."
+    rows = []
+    for r in result["rows"]:
+        if "error" in r:
+            rows.append([r["cars"], "**failed** " + r["error"][:100], *[None] * 6])
+            continue
+        rows.append(
+            [
+                r["cars"], r["feed"], r["registered"], r["startup_s"], r["rss_mib"],
+                r["peak_rss_mib"], r["cpu_pct"],
+                ", ".join(f"{k} {v}" for k, v in sorted(r["open_states"].items())),
+            ]
+        )  # fmt: skip
+    return "\n".join(
+        [
+            f"`fleetlog run` against the simulator's `fleet` scenario at 1× from 03:00 (parked "
+            f"cars), {result['mode']}; after every car is registered and {result['settle_s']:.0f}"
+            " s to settle: RSS (MiB), peak RSS, CPU over the window (% of one core).",
+            "",
+            table(HEAD, rows),
+        ]
+    )
