@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from fleetlog.places import geofences as fences
-from fleetlog.web import changes
+from fleetlog.web import changes, reads
 from fleetlog.web.context import Web, web_of
 from fleetlog.web.display import load_prefs
 from fleetlog.web.reads import (
@@ -58,6 +58,7 @@ def _read(
 ) -> Iterator[tuple[Web, sa.Connection, str, Window]]:
     web = web_of(request)
     with web.engine.connect() as conn:
+        reads.no_jit(conn)
         prefs = load_prefs(conn, web.tz)
         try:
             window = parse_window(

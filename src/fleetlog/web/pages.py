@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from fleetlog.places import geofences as fences
-from fleetlog.web import changes
+from fleetlog.web import changes, reads
 from fleetlog.web.context import Web, template_context, web_of
 from fleetlog.web.display import LANGUAGES, Prefs, load_prefs, template_helpers
 from fleetlog.web.reads import (
@@ -96,6 +96,7 @@ def view(
 ) -> Iterator[View]:
     web = web_of(request)
     with web.engine.connect() as conn:
+        reads.no_jit(conn)
         prefs = load_prefs(conn, web.tz)
         car_refs = list_cars(conn)
         try:

@@ -103,20 +103,18 @@ def list_charges(
     """The window's completed charges, newest first, one page; and totals over all."""
     cp = t.charging_processes.c
     conds = [*window.where(t.charging_processes), cp.end_date.is_not(None)]
-    # The page's ids first; the joins and the AC/DC look at the samples run for those only.
-    page = (
-        sa.select(cp.id)
-        .where(*conds)
-        .order_by(cp.start_date.desc(), cp.id.desc())
-        .offset(offset)
-        .limit(limit)
-        .subquery("page")
+    # Two steps, so both planners join only the page's rows (PostgreSQL joined every row
+    # before applying a LIMIT subquery): the ids, then those rows by primary key.
+    ids = list(
+        conn.execute(
+            sa.select(cp.id)
+            .where(*conds)
+            .order_by(cp.start_date.desc(), cp.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).scalars()
     )
-    query = (
-        _select(preferred)
-        .join(page, page.c.id == cp.id)
-        .order_by(cp.start_date.desc(), cp.id.desc())
-    )
+    query = _select(preferred).where(cp.id.in_(ids)).order_by(cp.start_date.desc(), cp.id.desc())
     rows = [_shape(r) for r in conn.execute(query)]
     agg = conn.execute(
         sa.select(

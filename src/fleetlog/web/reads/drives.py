@@ -139,18 +139,18 @@ def list_drives(
     conds = [*window.where(t.drives), d.end_date.is_not(None)]
     if min_distance_km:
         conds.append(d.distance >= min_distance_km)
-    # The page's ids first, from drives alone; the joins then run for those rows only.
-    page = (
-        sa.select(d.id)
-        .where(*conds)
-        .order_by(d.start_date.desc(), d.id.desc())
-        .offset(offset)
-        .limit(limit)
-        .subquery("page")
+    # Two steps, so both planners join only the page's rows (PostgreSQL joined every row
+    # before applying a LIMIT subquery): the ids, then those rows by primary key.
+    ids = list(
+        conn.execute(
+            sa.select(d.id)
+            .where(*conds)
+            .order_by(d.start_date.desc(), d.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).scalars()
     )
-    query = (
-        _select(preferred).join(page, page.c.id == d.id).order_by(d.start_date.desc(), d.id.desc())
-    )
+    query = _select(preferred).where(d.id.in_(ids)).order_by(d.start_date.desc(), d.id.desc())
     rows = [_shape(r) for r in conn.execute(query)]
     start_range, end_range = _range_cols(preferred)
     agg = conn.execute(
