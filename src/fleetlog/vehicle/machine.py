@@ -96,6 +96,7 @@ from fleetlog.vehicle.summary import summary
 from fleetlog.vehicle.versions import is_newer
 
 DRIVING_SHIFTS: Final = frozenset({"D", "N", "R"})
+_TICK: Final = timedelta(milliseconds=1)
 CHARGING_NOW: Final = frozenset({"Starting", "Charging"})
 
 
@@ -347,10 +348,12 @@ def _position(s: CarState, at: datetime, vs: VehicleState) -> Position | None:
 def _insert_position(
     s: CarState, at: datetime, vs: VehicleState, fx: list[Effect], *, in_drive: bool = True
 ) -> CarState:
+    drive = s.drive if in_drive else None
+    if drive is not None and drive.last_at is not None and at <= drive.last_at:
+        at = drive.last_at + _TICK  # a placed end never shares its date with a look
     pos = _position(s, at, vs)
     if pos is None:
         return s
-    drive = s.drive if in_drive else None
     fx.append(InsertPosition(pos, drive.ref if drive else None))
     if drive is None:
         return s
@@ -594,6 +597,8 @@ def _charge_sample(
     if c is None:
         return s
     vs = vs if vs is not None else s.snapshot
+    if c.last_sample_at is not None and at <= c.last_sample_at:
+        at = c.last_sample_at + _TICK
     fx.append(AddChargeSample(c.ref, ChargeSample.of(at, vs)))
     c = replace(
         c,
