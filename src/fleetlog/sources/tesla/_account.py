@@ -46,6 +46,7 @@ class TeslaAccount:
     _http: tuple[httpx.AsyncClient, ...] = ()
 
     async def aclose(self) -> None:
+        self.ledger.flush()  # rows kept while the database was away: a last chance
         for http in self._http:
             await http.aclose()
 

@@ -474,21 +474,31 @@ class TeslaClient:
             outcome=outcome,
         )
         if self._ledger is not None:
-            self._ledger.record(
-                LedgerEntry(
-                    at=now,
-                    account=self.account,
-                    vehicle=vehicle,
-                    method=method,
-                    endpoint=endpoint,
-                    category=category,
-                    status=status,
-                    billed=billed,
-                    cost_micro_usd=cost,
-                    duration_ms=ms,
-                    outcome=outcome,
+            try:
+                self._ledger.record(
+                    LedgerEntry(
+                        at=now,
+                        account=self.account,
+                        vehicle=vehicle,
+                        method=method,
+                        endpoint=endpoint,
+                        category=category,
+                        status=status,
+                        billed=billed,
+                        cost_micro_usd=cost,
+                        duration_ms=ms,
+                        outcome=outcome,
+                    )
                 )
-            )
+            except Exception as exc:  # the call happened; its record must not undo it
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "request ledger failed",
+                    path=path,
+                    status=status,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
 
     def _error(
         self,
