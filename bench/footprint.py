@@ -141,6 +141,7 @@ async def measure(
                 up_s = loop.time() - began
                 log(f"footprint: {cars} cars: {registered} registered in {up_s:.0f} s")
                 # settled: every car has an open state (bounded), then `settle` more seconds
+                known = 0
                 while loop.time() - began < up_s + SETTLE_CAP_S:
                     with engine.connect() as conn:
                         known = conn.execute(
@@ -149,9 +150,8 @@ async def measure(
                     if known >= cars or proc.returncode is not None:
                         break
                     await asyncio.sleep(2)
-                log(
-                    f"footprint: {cars} cars: {known} with a state after {loop.time() - began:.0f} s"
-                )
+                waited = loop.time() - began
+                log(f"footprint: {cars} cars: {known} with a state after {waited:.0f} s")
                 await asyncio.sleep(settle)
                 cpu0, _, _ = _proc(proc.pid)
                 w0 = time.perf_counter()
@@ -189,6 +189,7 @@ async def measure(
         "cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "window_s": wall,
         "open_states": {str(k): v for k, v in states.items()},
+        "cars_with_state_before_window": known,
         "exit_code": code,
         "api_calls": {k: v.get("calls") for k, v in ledger.items()},
     }
