@@ -153,3 +153,17 @@ def test_timing_from_teslamate_polling_settings() -> None:
     assert t.asleep == 60 and t.driving == 2.5 and t.charging_min == 5
     slower_not_faster = Timing.from_settings(load_settings({"POLLING_DRIVING_INTERVAL": "1"}))
     assert slower_not_faster.driving == 2.5
+
+
+def test_estimated_end_does_not_fall_microseconds_before_the_stopped_look() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fleetlog.vehicle import policy
+
+    last = datetime(2019, 10, 27, 0, 40, tzinfo=UTC)
+    seen = last + timedelta(minutes=40)
+    # 40 km at an average that float arithmetic makes a hair too fast
+    end = policy.estimated_end(last, seen, 40.0, 60.000_001_4)
+    assert end == seen
+    # a real estimate well before the look stays where it is
+    assert policy.estimated_end(last, seen, 20.0, 60.0) == last + timedelta(minutes=20)

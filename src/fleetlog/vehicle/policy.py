@@ -317,4 +317,7 @@ def estimated_end(
         return last_at
     if not rate_per_hour or rate_per_hour <= 0:
         return seen_at
-    return min(seen_at, last_at + timedelta(hours=remaining / rate_per_hour))
+    end = min(seen_at, last_at + timedelta(hours=remaining / rate_per_hour))
+    # Float noise in the pace must not put the end a few microseconds before the look that saw
+    # it stopped (a drive that ended on a parked row would end 57 µs early).
+    return seen_at if seen_at - end < timedelta(milliseconds=1) else end
