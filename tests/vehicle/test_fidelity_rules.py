@@ -270,3 +270,22 @@ def test_offline_spell_ending_asleep_still_closes_where_last_seen() -> None:
     (closed,) = of(out, fx.CloseDrive)
     assert closed.end_date == seen and car.phase is Phase.ASLEEP
     assert OFFLINE  # (imported for symmetry with the transitions tests)
+
+
+# --- (e) pushed data -------------------------------------------------------------------------
+
+
+def test_telemetry_drive_starts_at_the_parked_odometer() -> None:
+    # the Gear record comes alone; the odometer follows 0.1 mi (minimum_delta) into the drive
+    car = online_car(Feed.TELEMETRY, odometer_km=1000.0)
+    out = car.frame(5, full_frame=False, shift_state="D", latitude=48.1, longitude=11.5)
+    assert car.phase is Phase.DRIVING
+    (opened,) = of(out, fx.OpenDrive)
+    assert opened.start.odometer == 1000.0
+    assert [p.position.odometer for p in of(out, fx.InsertPosition)] == [1000.0]
+    assert car.state.drive is not None and car.state.drive.start_odometer_km == 1000.0
+    car.frame(40, full_frame=False, odometer_km=1000.161)
+    out = car.frame(60, full_frame=False, shift_state="P", odometer_km=1004.0)
+    out = car.full(1, shift_state=None, odometer_km=1004.0)
+    (closed,) = of(out, fx.CloseDrive)
+    assert (closed.start_km, closed.end_km) == (1000.0, 1004.0)

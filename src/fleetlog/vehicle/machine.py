@@ -489,6 +489,10 @@ def _open_drive(
         start_at = policy.estimated_drive_start(p_at, p.odometer_km, at, seen_odo)
         start = _position(s, start_at, p)
     else:
+        if vs.odometer_km is None and seen_odo is not None:
+            # a telemetry gear record carries no odometer (it comes on its own interval and
+            # past its minimum_delta, 0.1 mi into the drive): the car starts where it stood
+            vs = replace(vs, odometer_km=seen_odo)
         start_at, start = at, _position(s, at, vs)
     if start is None:
         fx.append(Log("drive without a location yet", "warning", {"ref": ref}))
