@@ -247,6 +247,32 @@ def test_geofence_create_and_edit(page: tuple[Any, Console]) -> None:
     assert console.errors == []
 
 
+def test_tariff_editor(page: tuple[Any, Console]) -> None:
+    pg, console = page
+    pg.goto("/geofences/1/edit")
+    rows = pg.locator("#tariff-windows tbody tr")
+    spare = rows.count()
+    pg.click("#tariff-add")
+    assert rows.count() == spare + 1
+    pg.locator("#tariff-windows tbody tr .tariff-remove").last.click()  # and gone again
+    assert rows.count() == spare
+    pg.click("#tariff-add")
+    new = rows.last
+    new.locator("input[name=w_days]").fill("mon-sun")
+    new.locator("input[name=w_start]").fill("23:00")
+    new.locator("input[name=w_end]").fill("05:00")
+    new.locator("input[name=w_price]").fill("0.09")
+    pg.click("#tariff-preview-button")
+    pg.wait_for_selector("#tariff-preview")
+    assert "would change (nothing saved yet)" in pg.locator("#tariff-preview").inner_text()
+    assert pg.locator("#tariff-windows input[value='23:00']").count() == 1  # kept as typed
+    pg.click("#tariff-save")
+    pg.wait_for_selector("#tariff-saved")
+    assert pg.locator("#tariff-windows input[name=w_days]").first.input_value() == "*"
+    assert pg.locator("#tariff-windows input[name=w_price]").first.input_value() == "0.09"
+    assert console.errors == []
+
+
 def test_cost_editor(page: tuple[Any, Console]) -> None:
     pg, console = page
     pg.goto("/charges/2")

@@ -19,8 +19,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from fleetlog.costs import Tariff
 from fleetlog.places import geofences as fences
-from fleetlog.web import changes, reads
+from fleetlog.web import changes, reads, tariff_edit
 from fleetlog.web.context import Web, web_of
 from fleetlog.web.display import load_prefs
 from fleetlog.web.reads import (
@@ -367,3 +368,113 @@ def api_geofence_delete(request: Request, fence_id: int) -> Response:
     except fences.GeofenceError as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(status_code=204)
+
+
+# --- tariffs ---------------------------------------------------------------------------
+
+
+class TariffWindowIn(BaseModel):
+    """One price window: local times in the tariff's zone; an end not after the start runs
+    past midnight. The season (both days or neither) is inclusive and may wrap the year."""
+
+    days: str = Field("*", description="`*`, `mon`, `mon-fri`, `sat,sun`", examples=["mon-fri"])
+    start: str = Field(description="HH:MM", examples=["22:00"])
+    end: str = Field(description="HH:MM, up to 24:00", examples=["06:00"])
+    price: Decimal = Field(ge=0, description="per kWh or per minute, as the geofence bills")
+    season_from: str | None = Field(None, description="MM-DD", examples=["11-01"])
+    season_to: str | None = Field(None, description="MM-DD", examples=["02-28"])
+
+    def fields(self) -> tariff_edit.WindowFields:
+        return tariff_edit.WindowFields(
+            days=self.days,
+            start=self.start,
+            end=self.end,
+            price=str(self.price),
+            season_from=self.season_from or "",
+            season_to=self.season_to or "",
+        )
+
+
+class TariffIn(BaseModel):
+    """A geofence's time-of-use tariff. Windows may not overlap; outside every window the
+    default price applies (else the geofence's cost per unit)."""
+
+    currency: str = Field(min_length=3, max_length=3, examples=["EUR"])
+    time_zone: str | None = Field(None, description="IANA zone; default: the TZ setting")
+    default_price: Decimal | None = Field(None, ge=0)
+    windows: list[TariffWindowIn] = Field(default_factory=list, max_length=100)
+
+    def tariff(self) -> Tariff:
+        return tariff_edit.build_tariff(
+            self.currency, self.time_zone, self.default_price, [w.fields() for w in self.windows]
+        )
+
+
+def _tariff_body(body: TariffIn) -> Tariff:
+    try:
+        return body.tariff()
+    except tariff_edit.TariffInputError as exc:
+        raise HTTPException(422, {"error": str(exc), "problems": exc.problems}) from None
+
+
+def _tariff_change(
+    request: Request, fence_id: int, tariff: Tariff | None, *, apply: bool
+) -> dict[str, Any]:
+    web = web_of(request)
+    run = tariff_edit.apply if apply else tariff_edit.preview
+    try:
+        outcome = run(web.engine, fence_id, tariff, default_tz=str(web.settings.tz or "UTC"))
+    except tariff_edit.NoGeofence as exc:
+        raise HTTPException(404, str(exc)) from None
+    return outcome.as_dict()
+
+
+@router.get("/geofences/{fence_id}/tariff", summary="A geofence's time-of-use tariff")
+def api_tariff(request: Request, fence_id: int) -> dict[str, Any]:
+    """`tariff` is null when the geofence bills a flat `cost_per_unit`."""
+    with web_of(request).engine.connect() as conn:
+        try:
+            fence, tariff = tariff_edit.current(conn, fence_id)
+        except tariff_edit.NoGeofence as exc:
+            raise HTTPException(404, str(exc)) from None
+    return {
+        "geofence_id": fence_id,
+        "billing_type": str(fence["billing_type"]),
+        "cost_per_unit": fence["cost_per_unit"],
+        "session_fee": fence["session_fee"],
+        "tariff": tariff_edit.tariff_json(tariff),
+    }
+
+
+@router.put(
+    "/geofences/{fence_id}/tariff",
+    summary="Set a geofence's tariff and reprice its past charges",
+    responses={422: {"description": "`problems` lists what is wrong with the tariff"}},
+)
+def api_tariff_set(request: Request, fence_id: int, body: TariffIn) -> dict[str, Any]:
+    """Charges with a cost set by hand keep it. Answers the cost changes made (old → new)."""
+    tariff = _tariff_body(body)
+    return _tariff_change(request, fence_id, tariff, apply=True)
+
+
+@router.post(
+    "/geofences/{fence_id}/tariff/preview",
+    summary="Dry run: the cost changes setting this tariff would make",
+    responses={422: {"description": "`problems` lists what is wrong with the tariff"}},
+)
+def api_tariff_preview(request: Request, fence_id: int, body: TariffIn) -> dict[str, Any]:
+    """Nothing is written; `changes` is what `PUT` would answer."""
+    tariff = _tariff_body(body)
+    return _tariff_change(request, fence_id, tariff, apply=False)
+
+
+@router.delete(
+    "/geofences/{fence_id}/tariff",
+    summary="Clear a geofence's tariff (flat billing again) and reprice its past charges",
+)
+def api_tariff_clear(
+    request: Request,
+    fence_id: int,
+    dry_run: Annotated[bool, Query(description="Only report the cost changes")] = False,
+) -> dict[str, Any]:
+    return _tariff_change(request, fence_id, None, apply=not dry_run)

@@ -15,9 +15,12 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
+from fleetlog.costs import Tariff
+from fleetlog.costs.tariff import format_price
 from fleetlog.places import geofences as fences
-from fleetlog.web import changes, reads
+from fleetlog.web import changes, reads, tariff_edit
 from fleetlog.web.context import Web, template_context, web_of
 from fleetlog.web.display import LANGUAGES, Prefs, load_prefs, template_helpers
 from fleetlog.web.reads import (
@@ -829,6 +832,24 @@ def geofence_edit_page(
     lat: float | None = None,
     lng: float | None = None,
     error: str | None = None,
+    tariff_saved: str | None = None,
+) -> HTMLResponse:
+    return _fence_editor(
+        request, fence_id, lat=lat, lng=lng, error=error, tariff_saved=tariff_saved
+    )
+
+
+def _fence_editor(
+    request: Request,
+    fence_id: int | None,
+    *,
+    lat: float | None = None,
+    lng: float | None = None,
+    error: str | None = None,
+    tariff_saved: str | None = None,
+    tariff_form: dict[str, Any] | None = None,
+    tariff_problems: list[str] | None = None,
+    tariff_preview: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     with view(request, "all") as v:
         fence: dict[str, Any] | None = None
@@ -836,6 +857,8 @@ def geofence_edit_page(
             fence = places.geofence(v.conn, fence_id)
             if fence is None:
                 raise HTTPException(404, f"no geofence {fence_id}")
+            if tariff_form is None:
+                tariff_form = _tariff_form_of(tariff_edit.current(v.conn, fence_id)[1])
         else:
             last = places.route_points(v.conn, v.window, limit=1)
             centre = (
@@ -855,7 +878,31 @@ def geofence_edit_page(
             }
         others = [f for f in places.geofences(v.conn) if f["id"] != fence["id"]]
         editor_map = {"traces": [], "circles": [_circle(f) for f in others], "edit": True}
-        return v.render("geofence_edit.html", fence=fence, editor_map=editor_map, error=error)
+        return v.render(
+            "geofence_edit.html",
+            fence=fence,
+            editor_map=editor_map,
+            error=error,
+            tariff=tariff_form,
+            tariff_saved=tariff_saved,
+            tariff_problems=tariff_problems or [],
+            tariff_preview=tariff_preview,
+            default_tz=str(v.web.settings.tz or "UTC"),
+        )
+
+
+def _tariff_form_of(tariff: Tariff | None) -> dict[str, Any]:
+    """The editor's fields for a stored tariff (or an empty one)."""
+    if tariff is None:
+        return {"exists": False, "currency": "EUR", "time_zone": "", "default_price": "",
+                "windows": []}  # fmt: skip
+    return {
+        "exists": True,
+        "currency": tariff.currency,
+        "time_zone": tariff.time_zone or "",
+        "default_price": "" if tariff.default_price is None else format_price(tariff.default_price),
+        "windows": [tariff_edit.window_fields(w) for w in tariff.windows],
+    }
 
 
 def _spec(
@@ -923,6 +970,82 @@ def geofence_delete_form(
     except fences.GeofenceError as exc:
         raise HTTPException(404, str(exc)) from None
     return _back(request, "/geofences")
+
+
+@router.post("/geofences/{fence_id}/tariff", response_model=None)
+async def tariff_form(request: Request, fence_id: int) -> HTMLResponse | RedirectResponse:
+    """Preview (dry run) or save the tariff typed into the editor."""
+    form = await request.form()
+    _check_csrf(request, str(form.get("csrf", "")))
+    action = str(form.get("action", "preview"))
+    columns = ("w_days", "w_start", "w_end", "w_price", "w_season_from", "w_season_to")
+    values = [[str(x) for x in form.getlist(c)] for c in columns]
+    rows = max((len(v) for v in values), default=0)
+    cell = [v + [""] * (rows - len(v)) for v in values]
+    windows = [
+        tariff_edit.WindowFields(*(cell[c][r] for c in range(len(columns)))) for r in range(rows)
+    ]
+    windows = [w for w in windows if not w.blank]
+    currency = str(form.get("currency", ""))
+    zone = str(form.get("time_zone", ""))
+    default_price = str(form.get("default_price", ""))
+    entered = {
+        "exists": form.get("exists") == "1",
+        "currency": currency,
+        "time_zone": zone,
+        "default_price": default_price,
+        "windows": windows,
+    }
+    web = web_of(request)
+    tz = str(web.settings.tz or "UTC")
+    try:
+        tariff = tariff_edit.build_tariff(currency, zone, default_price, windows)
+        if action == "save":
+            outcome = await run_in_threadpool(
+                tariff_edit.apply, web.engine, fence_id, tariff, default_tz=tz
+            )
+            return _back(
+                request, f"/geofences/{fence_id}/edit", tariff_saved=str(len(outcome.changes))
+            )
+        outcome = await run_in_threadpool(
+            tariff_edit.preview, web.engine, fence_id, tariff, default_tz=tz
+        )
+    except tariff_edit.TariffInputError as exc:
+        problems = exc.problems
+        return await run_in_threadpool(
+            lambda: _fence_editor(request, fence_id, tariff_form=entered, tariff_problems=problems)
+        )
+    except tariff_edit.NoGeofence as exc:
+        raise HTTPException(404, str(exc)) from None
+    return await run_in_threadpool(
+        lambda: _fence_editor(
+            request, fence_id, tariff_form=entered, tariff_preview=outcome.as_dict()
+        )
+    )
+
+
+@router.post("/geofences/{fence_id}/tariff/clear", response_model=None)
+def tariff_clear_form(
+    request: Request,
+    fence_id: int,
+    csrf: Annotated[str, Form()],
+    action: Annotated[str, Form()] = "preview",
+) -> HTMLResponse | RedirectResponse:
+    """Preview clearing the tariff, or clear it (flat billing again) and reprice."""
+    _check_csrf(request, csrf)
+    web = web_of(request)
+    tz = str(web.settings.tz or "UTC")
+    try:
+        if action == "clear":
+            outcome = tariff_edit.apply(web.engine, fence_id, None, default_tz=tz)
+            return _back(
+                request, f"/geofences/{fence_id}/edit", tariff_saved=str(len(outcome.changes))
+            )
+        outcome = tariff_edit.preview(web.engine, fence_id, None, default_tz=tz)
+    except tariff_edit.NoGeofence as exc:
+        raise HTTPException(404, str(exc)) from None
+    preview = outcome.as_dict() | {"clearing": True}
+    return _fence_editor(request, fence_id, tariff_preview=preview)
 
 
 # --- sign-in ---------------------------------------------------------------------------

@@ -272,4 +272,35 @@
       });
     });
   });
+  // Confirmation for destructive buttons (the server still needs the form's fields).
+  document.querySelectorAll("[data-confirm]").forEach(function (el) {
+    el.addEventListener("click", function (event) {
+      if (!window.confirm(el.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  });
+
+  // Tariff editor: add and remove window rows (without JS, the spare row adds one and
+  // emptying a row removes it).
+  var windows = document.querySelector("#tariff-windows tbody");
+  var rowTemplate = document.getElementById("tariff-window-template");
+  if (windows && rowTemplate) {
+    var renumber = function () {
+      windows.querySelectorAll("tr").forEach(function (tr, i) {
+        tr.querySelector(".n").textContent = String(i + 1);
+      });
+    };
+    windows.addEventListener("click", function (event) {
+      var target = event.target;
+      if (target instanceof Element && target.classList.contains("tariff-remove")) {
+        target.closest("tr").remove();
+        renumber();
+      }
+    });
+    document.getElementById("tariff-add").addEventListener("click", function () {
+      windows.appendChild(rowTemplate.content.cloneNode(true));
+      renumber();
+      var rows = windows.querySelectorAll("tr");
+      rows[rows.length - 1].querySelector("input[name=w_days]").focus();
+    });
+  }
 })();
