@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from fleetlog.costs import Tariff
 from fleetlog.places import geofences as fences
-from fleetlog.web import changes, reads, tariff_edit
+from fleetlog.web import changes, reads, tariff_edit, tesla_account
 from fleetlog.web.context import Web, web_of
 from fleetlog.web.display import load_prefs
 from fleetlog.web.reads import (
@@ -478,3 +478,43 @@ def api_tariff_clear(
     dry_run: Annotated[bool, Query(description="Only report the cost changes")] = False,
 ) -> dict[str, Any]:
     return _tariff_change(request, fence_id, None, apply=not dry_run)
+
+
+# --- Tesla account ---------------------------------------------------------------------
+
+
+class TeslaTokensIn(BaseModel):
+    """An access + refresh token pair (leave both out when `TOKEN` is set: provider sign-in)."""
+
+    access_token: str = Field("", max_length=20000)
+    refresh_token: str = Field("", max_length=20000)
+
+
+@router.get("/tesla/account", summary="Tesla sign-in state (never a token)")
+def api_tesla_account(request: Request) -> dict[str, Any]:
+    web = web_of(request)
+    return tesla_account.account_state(web.settings, web.engine, web.live)
+
+
+@router.post(
+    "/tesla/sign-in",
+    summary="Sign in to Tesla: store a token pair encrypted and check it (as `fleetlog login`)",
+    responses={422: {"description": "`error`: why Tesla or the provider refused"}},
+)
+def api_tesla_sign_in(request: Request, body: TeslaTokensIn) -> Any:
+    """Checked with one free products call (a refresh first when the access token expired);
+    with `TOKEN` set, the provider sign-in. Answers the cars found."""
+    web = web_of(request)
+    try:
+        done = tesla_account.sign_in(
+            web.settings, web.engine, body.access_token, body.refresh_token
+        )
+    except tesla_account.SignInError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    return {"signed_in": True, "mode": done.mode, "api_base": done.api_base, "cars": done.cars}
+
+
+@router.delete("/tesla/tokens", status_code=204, summary="Sign out of Tesla: delete the tokens")
+def api_tesla_sign_out(request: Request) -> Response:
+    tesla_account.sign_out(web_of(request).engine)
+    return Response(status_code=204)

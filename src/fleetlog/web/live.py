@@ -80,6 +80,10 @@ class LiveBoard:
         self.on_suspend: Handler = _refuse
         self.on_resume: Handler = _refuse
         self.budget: Callable[[], Mapping[str, Any] | None] = lambda: None
+        # Optional: the account's sign-in health (``TeslaAccount.health(clock)``), shown on
+        # the Tesla account page. Not part of :class:`LiveCars`; the web app asks for it only
+        # when the live object has ``account_state``.
+        self.account: Callable[[], Mapping[str, Any] | None] = lambda: None
 
     def publish(self, car_id: int, summary: Mapping[str, Any]) -> None:
         """Record the car's new summary and hand it to every subscriber (never blocks)."""
@@ -111,3 +115,6 @@ class LiveBoard:
 
     def budget_state(self) -> Mapping[str, Any] | None:
         return self.budget()
+
+    def account_state(self) -> Mapping[str, Any] | None:
+        return self.account()

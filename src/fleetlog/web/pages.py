@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from fleetlog.costs import Tariff
 from fleetlog.costs.tariff import format_price
 from fleetlog.places import geofences as fences
-from fleetlog.web import changes, reads, tariff_edit
+from fleetlog.web import changes, reads, tariff_edit, tesla_account
 from fleetlog.web.context import Web, template_context, web_of
 from fleetlog.web.display import LANGUAGES, Prefs, load_prefs, template_helpers
 from fleetlog.web.reads import (
@@ -1046,6 +1046,58 @@ def tariff_clear_form(
         raise HTTPException(404, str(exc)) from None
     preview = outcome.as_dict() | {"clearing": True}
     return _fence_editor(request, fence_id, tariff_preview=preview)
+
+
+# --- Tesla account ---------------------------------------------------------------------
+
+
+@router.get("/settings/tesla", response_class=HTMLResponse)
+def tesla_page(
+    request: Request,
+    signed_in: str | None = None,
+    signed_out: str | None = None,
+) -> HTMLResponse:
+    return _tesla_page(request, notice=_TESLA_NOTICES.get(signed_in or signed_out or ""))
+
+
+_TESLA_NOTICES = {"1": "Signed in; the tokens are stored encrypted.", "0": "Signed out."}
+
+
+def _tesla_page(
+    request: Request, *, notice: str | None = None, error: str | None = None, done: Any = None
+) -> HTMLResponse:
+    web = web_of(request)
+    with view(request, "all") as v:
+        state = tesla_account.account_state(web.settings, web.engine, web.live)
+        return v.render("tesla.html", account=state, notice=notice, error=error, done=done)
+
+
+@router.post("/settings/tesla/sign-in", response_model=None)
+def tesla_sign_in_form(
+    request: Request,
+    csrf: Annotated[str, Form()],
+    access_token: Annotated[str, Form()] = "",
+    refresh_token: Annotated[str, Form()] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Store and check a pasted token pair, or (``TOKEN`` set) the provider sign-in."""
+    _check_csrf(request, csrf)
+    web = web_of(request)
+    try:
+        done = tesla_account.sign_in(web.settings, web.engine, access_token, refresh_token)
+    except tesla_account.SignInError as exc:
+        return _tesla_page(request, error=str(exc))  # the tokens are not put back in the form
+    return _tesla_page(request, notice=_TESLA_NOTICES["1"], done=done)
+
+
+@router.post("/settings/tesla/sign-out")
+def tesla_sign_out_form(
+    request: Request, csrf: Annotated[str, Form()], confirm: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    _check_csrf(request, csrf)
+    if confirm != "yes":
+        return _back(request, "/settings/tesla")
+    tesla_account.sign_out(web_of(request).engine)
+    return _back(request, "/settings/tesla", signed_out="0")
 
 
 # --- sign-in ---------------------------------------------------------------------------
