@@ -243,6 +243,7 @@ class Services:
         self.board.on_suspend = lambda car_id: self.command(car_id, Command.SUSPEND)
         self.board.on_resume = lambda car_id: self.command(car_id, Command.RESUME)
         self.board.budget = self._budget_dict
+        self.board.account = self._account_health
         geocoding = settings.geocoder != "off"
         self.places = PlaceFinder(OfflineGeocoder() if geocoding else None)
         self.costs = ChargeCostCalculator(settings.tz)
@@ -401,6 +402,10 @@ class Services:
         for car in cars:
             # the governor counts data calls by the id the client calls (the product id)
             self.publisher.submit_budget(car.car_id, state, vehicle=str(car.vehicle.id))
+
+    def _account_health(self) -> Mapping[str, Any] | None:
+        # the settings page shows the running logger's sign-in health (no secrets in it)
+        return None if self._account is None else self._account.health(self.clock)
 
     def _budget_dict(self) -> Mapping[str, Any] | None:
         if self._account is None:

@@ -166,6 +166,9 @@ async def test_demo_serves_the_web_app_and_publishes_teslamates_topics(
                 assert listed.status_code == 200
                 assert f"/drives/{drives[0]['id']}" in listed.text
                 assert (await http.get("/api/budget")).json()["governor"]["priced"] is False
+                account = (await http.get("/api/tesla/account")).json()
+                assert account["health"]["signed_in"] is True  # the running logger's health
+                assert account["health"]["needs_login"] is False
                 suspend = await http.put(f"/api/car/{cars[0]['id']}/logging/suspend")
                 assert suspend.status_code in (204, 412)
                 if suspend.status_code == 412:
