@@ -152,3 +152,38 @@ def test_distance_is_last_minus_first_odometer(odos: list[float]) -> None:
     a = drive_aggregates(rows)
     assert a.distance == pytest.approx(odos[-1] - odos[0])
     assert a.ascent is None
+
+
+def streamed(minute: float, odo: float) -> Position:
+    """A legacy stream row: odometer rounded to a tenth of a mile, no range."""
+    miles = round(odo / 1.609344, 1)
+    return pos(minute, miles * 1.609344)
+
+
+def test_a_streamed_start_takes_the_exact_parked_odometer_next_to_it() -> None:
+    parked = pos(-1, 1000.0, ideal_battery_range_km=300, rated_battery_range_km=280)
+    rows = [streamed(0, 1000.0), streamed(5, 1004.0), pos(10, 1008.0, ideal_battery_range_km=290)]
+    assert rows[0].odometer != pytest.approx(1000.0, abs=0.01)  # rounded by the stream
+    plain = drive_aggregates(rows)
+    settled = drive_aggregates(rows, parked_before=parked)
+    assert settled.start_km == 1000.0 and settled.distance == pytest.approx(8.0)
+    assert abs(plain.distance - 8.0) > 0.04  # type: ignore[operator]
+    assert settled.start_index == plain.start_index  # the start row is the drive's own
+
+
+def test_a_streamed_end_takes_the_exact_parked_odometer_after_it() -> None:
+    start = pos(0, 1000.0, ideal_battery_range_km=300)
+    after = pos(11, 1008.0, ideal_battery_range_km=290)
+    a = drive_aggregates([start, streamed(10, 1008.0)], parked_after=after)
+    assert a.end_km == 1008.0 and a.distance == pytest.approx(8.0)
+
+
+def test_a_parked_reading_too_far_away_or_a_precise_row_is_kept_as_it_is() -> None:
+    far = pos(-1, 999.0, ideal_battery_range_km=300)  # the car moved since: not this start
+    rows = [streamed(0, 1000.0), pos(10, 1008.0, ideal_battery_range_km=290)]
+    assert drive_aggregates(rows, parked_before=far).start_km == rows[0].odometer
+    exact = [pos(0, 1000.05, ideal_battery_range_km=300), rows[1]]
+    near = pos(-1, 1000.0, ideal_battery_range_km=300)
+    assert drive_aggregates(exact, parked_before=near).start_km == 1000.05
+    coarse_parked = streamed(-1, 1000.0)  # a streamed parked reading is no better
+    assert drive_aggregates(rows, parked_before=coarse_parked).start_km == rows[0].odometer

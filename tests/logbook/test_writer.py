@@ -208,3 +208,33 @@ def test_resume_restores_open_rows_and_the_parked_snapshot(migrated_engine: sa.E
     )
     (drive,) = _rows(migrated_engine, t.drives)
     assert drive["distance"] == pytest.approx(3.0) and drive["end_date"] is not None
+
+
+def test_a_drive_begun_on_a_streamed_reading_starts_at_the_exact_parked_odometer(
+    migrated_engine: sa.Engine,
+) -> None:
+    """The legacy stream rounds the odometer to 0.1 mi (up to 80 m off); the parked
+    vehicle_data reading just before the drive is exact and is the drive's start."""
+    book = CarLogbook(migrated_engine, _car(migrated_engine))
+    book.apply([fx.InsertPosition(_pos(-1, 0.0))])  # parked, vehicle_data
+
+    def streamed(minute: float, km: float) -> Position:
+        miles = round((1000.0 + km) / 1.609344, 1)
+        return Position(
+            date=T0 + timedelta(minutes=minute),
+            latitude=48.1,
+            longitude=11.5,
+            odometer=miles * 1.609344,
+            speed=50.0,
+        )
+
+    first = streamed(0, 0.0)
+    assert abs(first.odometer - 1000.0) > 0.03  # type: ignore[operator]
+    book.apply([fx.OpenDrive(1, first), fx.InsertPosition(first, 1)])
+    book.apply([fx.InsertPosition(streamed(5, 4.0), 1)])
+    book.apply([fx.InsertPosition(_pos(10, 8.0), 1), fx.CloseDrive(1, _pos(10, 8).date, "P")])
+    (drive,) = _rows(migrated_engine, t.drives)
+    assert float(drive["start_km"]) == pytest.approx(1000.0)
+    assert float(drive["distance"]) == pytest.approx(8.0)
+    positions = _rows(migrated_engine, t.positions)
+    assert drive["start_position_id"] == positions[1]["id"]  # still the drive's own first row

@@ -20,6 +20,10 @@ from fleetlog.logbook.records import ChargeSample, Position
 PHANTOM_DISTANCE_KM = 0.01
 """A drive shorter than this (or with fewer than two positions) never happened."""
 
+STREAM_ODOMETER_STEP_KM = 0.1 * 1.609344
+"""The legacy streaming API's odometer is miles with one decimal: a streamed reading is
+the true one rounded to this step, up to half of it (80 m) off either way."""
+
 _SMALLINT_LIMIT = 32768  # ascent/descent are smallint columns; TeslaMate stores 0 on overflow
 
 
@@ -98,16 +102,45 @@ def climb(elevations: Sequence[float | None]) -> tuple[int | None, int | None]:
     )
 
 
-def drive_aggregates(positions: Sequence[Position]) -> DriveAggregates:
-    """Aggregates of one drive from its positions (any order; sorted by date here)."""
+def is_precise(p: Position) -> bool:
+    """A complete row (``vehicle_data``: range and odometer): its odometer is exact, where
+    a streamed one may be rounded (:data:`STREAM_ODOMETER_STEP_KM`)."""
+    return p.odometer is not None and p.ideal_battery_range_km is not None
+
+
+def _settled(reading: Position, parked: Position | None) -> float | None:
+    """`reading`'s odometer, or the exact one of the car parked next to it when `reading`
+    may be rounded and the parked one lies within the rounding (the car had not moved)."""
+    if is_precise(reading) or parked is None or not is_precise(parked):
+        return reading.odometer
+    assert reading.odometer is not None and parked.odometer is not None
+    if abs(reading.odometer - parked.odometer) <= STREAM_ODOMETER_STEP_KM / 2 + 1e-9:
+        return parked.odometer
+    return reading.odometer
+
+
+def drive_aggregates(
+    positions: Sequence[Position],
+    *,
+    parked_before: Position | None = None,
+    parked_after: Position | None = None,
+) -> DriveAggregates:
+    """Aggregates of one drive from its positions (any order; sorted by date here).
+
+    `parked_before` / `parked_after`: the car's complete positions just outside the drive,
+    when known. A drive that begins (or ends) on a streamed reading, rounded to a tenth
+    of a mile, takes its start (end) odometer from the exact parked reading next to it
+    instead, when that lies within the rounding: on a 10 km drive the rounding alone is
+    up to 0.8 % of the distance, the exact reading leaves none.
+    """
     if not positions:
         raise ValueError("a drive needs at least one position")
     order = sorted(range(len(positions)), key=lambda i: positions[i].date)
     rows = [positions[i] for i in order]
     first, last = rows[0], rows[-1]
-    odometers = [p.odometer for p in rows if p.odometer is not None]
-    start_km = odometers[0] if odometers else None
-    end_km = odometers[-1] if odometers else None
+    with_odometer = [p for p in rows if p.odometer is not None]
+    start_km = _settled(with_odometer[0], parked_before) if with_odometer else None
+    end_km = _settled(with_odometer[-1], parked_after) if with_odometer else None
     # Range endpoints come from complete rows (REST), which carry range and odometer;
     # stream rows have neither range.
     complete = [

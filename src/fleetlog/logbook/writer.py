@@ -533,7 +533,11 @@ def close_drive(conn: sa.Connection, car_id: int, drive_id: int, places: Places)
     if is_phantom_drive(positions):
         drop_drive(conn, drive_id)
         return False
-    a = drive_aggregates(positions)
+    a = drive_aggregates(
+        positions,
+        parked_before=_parked_next_to(conn, car_id, positions[0].date, before=True),
+        parked_after=_parked_next_to(conn, car_id, positions[-1].date, before=False),
+    )
     first, last = positions[a.start_index], positions[a.end_index]
     start_place = places.place(conn, car_id, first.latitude, first.longitude)
     end_place = places.place(conn, car_id, last.latitude, last.longitude)
@@ -567,6 +571,25 @@ def close_drive(conn: sa.Connection, car_id: int, drive_id: int, places: Places)
         )
     )
     return True
+
+
+def _parked_next_to(
+    conn: sa.Connection, car_id: int, at: datetime, *, before: bool
+) -> Position | None:
+    """The car's nearest complete position outside any drive before (after) `at`."""
+    p = t.positions
+    query = sa.select(p).where(
+        p.c.car_id == car_id,
+        p.c.drive_id.is_(None),
+        p.c.odometer.is_not(None),
+        p.c.ideal_battery_range_km.is_not(None),
+    )
+    if before:
+        query = query.where(p.c.date <= db_time(at)).order_by(p.c.date.desc(), p.c.id.desc())
+    else:
+        query = query.where(p.c.date >= db_time(at)).order_by(p.c.date, p.c.id)
+    row = conn.execute(query.limit(1)).mappings().first()
+    return None if row is None else position_from_row(row)
 
 
 def drop_drive(conn: sa.Connection, drive_id: int) -> None:
