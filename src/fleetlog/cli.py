@@ -122,6 +122,16 @@ def _migrate(engine: sa.Engine, *, adopt_teslamate: bool = False) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
+def _migrated_engine(settings: Settings) -> sa.Engine:
+    """The configured database, brought to the current schema quietly."""
+    from fleetlog.store import upgrade
+
+    _quiet_alembic()
+    engine = _engine(settings)
+    upgrade(engine)
+    return engine
+
+
 def _print_status(engine: sa.Engine) -> None:
     from fleetlog.store import database_status
 
@@ -478,12 +488,8 @@ app.add_typer(tariff_app, name="tariff")
 
 
 def _places_engine(settings: Settings) -> sa.Engine:
-    from fleetlog.store import upgrade
-
-    _quiet_alembic()
-    engine = _engine(settings)
-    upgrade(engine)  # a TeslaMate database must have been adopted first (fleetlog migrate)
-    return engine
+    # a TeslaMate database must have been adopted first (fleetlog migrate --adopt-teslamate)
+    return _migrated_engine(settings)
 
 
 def _money(text: str | None) -> Decimal | None:
@@ -879,14 +885,9 @@ app.add_typer(export_app, name="export")
 
 def _history_engine(settings: Settings) -> sa.Engine:
     """The configured database, migrated (an import or export never meets an old schema)."""
-    from fleetlog.store import upgrade
-
-    _quiet_alembic()
     # one line per machine transition would bury the progress bar
     logging.getLogger("fleetlog.vehicle.executor").setLevel(logging.WARNING)
-    engine = _engine(settings)
-    upgrade(engine)
-    return engine
+    return _migrated_engine(settings)
 
 
 @import_app.command("teslafi")
