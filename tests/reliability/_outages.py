@@ -598,6 +598,8 @@ async def drive_through(
                         f" {drive_start} (slow start at {speed}x)"
                     )
                 await fault(run, drive_start)
+                if marks.mended_sim is not None and marks.mended_sim > drive_end:
+                    raise RuntimeError(f"the outage outlasted the drive ({marks.mended_sim})")
                 await run.until_sim(drive_end + after_end)
                 proc.send_signal(signal.SIGTERM)
                 exit_code = await asyncio.wait_for(proc.wait(), 30)
