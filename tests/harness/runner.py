@@ -157,7 +157,7 @@ async def run_scenario(
             env["FLEETLOG_TELEMETRY"] = sim.env["FLEETLOG_TELEMETRY"]
             await _configure_telemetry(sim, [c.spec.vin for c in world.cars])
         if source.sse:
-            env["FLEETLOG_TESLEMETRY_STREAM_URL"] = sim.base_url + "/sse"
+            env["FLEETLOG_TESLEMETRY_STREAM_URL"] = sim.base_url  # the feed adds /sse/{vin}
         settings = load_settings(env)
         await sign_in_with_tokens(
             settings,

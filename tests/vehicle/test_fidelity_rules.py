@@ -289,3 +289,30 @@ def test_telemetry_drive_starts_at_the_parked_odometer() -> None:
     out = car.full(1, shift_state=None, odometer_km=1004.0)
     (closed,) = of(out, fx.CloseDrive)
     assert (closed.start_km, closed.end_km) == (1000.0, 1004.0)
+
+
+def test_records_after_a_telemetry_park_keep_its_paid_look_due() -> None:
+    # SoC, tyres, a DC charge starting: none may push the confirming look 90 s back,
+    # nor move the drive's end past the parked record
+    car = driving_car(Feed.TELEMETRY)
+    car.frame(1, full_frame=False, shift_state="D", odometer_km=1004.0, latitude=48.2)
+    out = car.frame(5, full_frame=False, shift_state="P", odometer_km=1004.0)
+    parked_at, confirm = car.now, fetch(out)
+    assert confirm.kind is FetchKind.FULL and confirm.at == parked_at
+    out = car.frame(8, full_frame=False, battery_level=37, latitude=48.21, odometer_km=1004.2)
+    out += car.frame(15, full_frame=False, charging_state="Starting", charger_power_kw=0.0)
+    assert not of(out, fx.ScheduleFetch) and not of(out, fx.InsertPosition)
+    out = car.full(2, shift_state=None, odometer_km=1004.1)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.end_date - parked_at <= timedelta(milliseconds=1) and closed.end_km == 1004.1
+
+
+def test_a_park_the_paid_look_contradicts_was_a_pause() -> None:
+    car = driving_car(Feed.TELEMETRY)
+    car.frame(1, full_frame=False, shift_state="D", odometer_km=1004.0, latitude=48.2)
+    car.frame(5, full_frame=False, shift_state="P")
+    car.full(2, shift_state="D", odometer_km=1004.05, speed_kmh=10.0)
+    assert car.phase is Phase.DRIVING and car.state.drive is not None
+    assert car.state.drive.stopped_at is None
+    out = car.frame(30, full_frame=False, odometer_km=1005.0, latitude=48.21)
+    assert fetch(out).reason == "feed watchdog"

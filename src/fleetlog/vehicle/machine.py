@@ -826,6 +826,7 @@ def _driving_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]
         _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "no drive_state")
         return s
     if vs.shift_state in DRIVING_SHIFTS:
+        s = _stopped(s, None)  # a pushed "parked" this look contradicts was a pause
         s = _insert_position(s, at, obs.state, fx)
         _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "driving")
         return replace(s, last_used=now)
@@ -1237,7 +1238,11 @@ def _on_pushed(
             _schedule(s, FetchKind.FULL, 0, now, fx, "stream shows parked")
             return s
         if in_gear and stopped is not None:
-            s = _stopped(s, None)
+            s, stopped = _stopped(s, None), None
+        if stopped is not None:
+            # parked, its paid confirmation due: later records (SoC, tyres, a charge
+            # starting) neither move the drive's end nor push that look back
+            return s
         if vs.latitude is not None or vs.odometer_km is not None:
             s = _insert_position(s, at, vs, fx)
         _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "feed watchdog")
