@@ -238,3 +238,36 @@ def test_a_drive_begun_on_a_streamed_reading_starts_at_the_exact_parked_odometer
     assert float(drive["distance"]) == pytest.approx(8.0)
     positions = _rows(migrated_engine, t.positions)
     assert drive["start_position_id"] == positions[1]["id"]  # still the drive's own first row
+
+
+def test_one_position_per_car_and_instant(migrated_engine: sa.Engine) -> None:
+    """A drive's last look and the same look parked (a drive closed at a restart) are one
+    row; a different reading at an instant already stored goes a millisecond later."""
+    book = CarLogbook(migrated_engine, _car(migrated_engine))
+    book.apply([fx.OpenDrive(1, _pos(0, 0)), fx.InsertPosition(_pos(0, 0), 1)])
+    end = _pos(5, 4.0)
+    book.apply([fx.InsertPosition(end, 1), fx.CloseDrive(1, end.date, "parked")])
+    book.apply([fx.InsertPosition(end)])  # the same look, parked
+    streamed = Position(date=end.date, latitude=48.2, longitude=11.6, odometer=1004.1)
+    book.apply([fx.InsertPosition(streamed)])  # another reading at that instant
+    positions = _rows(migrated_engine, t.positions)
+    assert len(positions) == 3
+    dates = [p["date"].replace(tzinfo=UTC) for p in positions]
+    assert dates == [T0, end.date, end.date + timedelta(milliseconds=1)]
+    (drive,) = _rows(migrated_engine, t.drives)
+    assert [p["drive_id"] for p in positions] == [drive["id"], drive["id"], None]
+    assert drive["distance"] == pytest.approx(4.0)
+
+
+def test_a_parked_look_stored_first_joins_the_drive_that_starts_on_it(
+    migrated_engine: sa.Engine,
+) -> None:
+    book = CarLogbook(migrated_engine, _car(migrated_engine))
+    start = _pos(0, 0)
+    book.apply([fx.InsertPosition(start)])
+    book.apply([fx.OpenDrive(1, start), fx.InsertPosition(start, 1)])
+    book.apply([fx.InsertPosition(_pos(5, 4.0), 1), fx.CloseDrive(1, _pos(5, 4).date, "P")])
+    positions = _rows(migrated_engine, t.positions)
+    (drive,) = _rows(migrated_engine, t.drives)
+    assert len(positions) == 2 and {p["drive_id"] for p in positions} == {drive["id"]}
+    assert drive["start_position_id"] == positions[0]["id"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -459,13 +459,7 @@ class CarLogbook:
                 pass
 
     def _insert_position(self, conn: sa.Connection, p: Position, drive_id: int | None) -> int:
-        return int(
-            conn.execute(
-                sa.insert(t.positions)
-                .values(position_row(p, self.car_id, drive_id))
-                .returning(t.positions.c.id)
-            ).scalar_one()
-        )
+        return insert_position(conn, self.car_id, p, drive_id)
 
     def _open_charge(self, conn: sa.Connection, refs: Refs, e: fx.OpenChargingProcess) -> None:
         if e.position is not None:
@@ -509,6 +503,65 @@ class CarLogbook:
 
 
 # --- the writes, one function each (also used by resume and repairs) ----------------------
+
+
+#: How far a position is moved to keep one position per car and instant.
+POSITION_TICK = timedelta(milliseconds=1)
+
+
+def insert_position(conn: sa.Connection, car_id: int, p: Position, drive_id: int | None) -> int:
+    """Store one position; one per car and instant.
+
+    A position at an instant the car already has is either the same look stored again
+    (a drive's last look closing it and the same look parked, a replayed frame): it is
+    not stored twice, and the stored row's id is returned; or a different reading at the
+    same instant (a streamed frame and a ``vehicle_data`` look from the same second):
+    it is stored a millisecond later, as the machine places its own ties.
+    """
+    while True:
+        row = position_row(p, car_id, drive_id)
+        same = (
+            conn.execute(
+                sa.select(t.positions)
+                .where(t.positions.c.car_id == car_id, t.positions.c.date == row["date"])
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        if same is None:
+            return int(
+                conn.execute(
+                    sa.insert(t.positions).values(row).returning(t.positions.c.id)
+                ).scalar_one()
+            )
+        if _same_look(position_from_row(same), p):
+            if drive_id is not None and same["drive_id"] is None:
+                # the look belongs to the drive (it is where it began or ended)
+                conn.execute(
+                    sa.update(t.positions)
+                    .where(t.positions.c.id == same["id"])
+                    .values(drive_id=drive_id)
+                )
+            return int(same["id"])
+        p = replace(p, date=p.date + POSITION_TICK)
+
+
+def _same_look(a: Position, b: Position) -> bool:
+    """The same place, odometer, speed and range: one look, whichever way it came."""
+    return (
+        _close(a.latitude, b.latitude, 1e-6)
+        and _close(a.longitude, b.longitude, 1e-6)
+        and _close(a.odometer, b.odometer, 1e-3)
+        and _close(a.speed, b.speed, 0.5)
+        and _close(a.ideal_battery_range_km, b.ideal_battery_range_km, 1e-3)
+    )
+
+
+def _close(a: float | None, b: float | None, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= tolerance
 
 
 def drive_positions(conn: sa.Connection, drive_id: int) -> tuple[list[int], list[Position]]:
