@@ -74,7 +74,9 @@ def read_open_rows(engine: sa.Engine, car_id: int) -> OpenRows:
         state_id, state = _open_state(conn, car_id)
         update_id, update = _open_update(conn, car_id)
         version = _last_update_version(conn, car_id)
-        parked_at, parked = _parked(conn, car_id, drive.started_at if drive else None)
+        parked_at, parked = _parked(
+            conn, car_id, drive.started_at if drive else None, open_drive=drive_id
+        )
     return OpenRows(
         drive_id,
         drive,
@@ -230,37 +232,57 @@ def _last_update_version(conn: sa.Connection, car_id: int) -> str | None:
 
 
 def _parked(
-    conn: sa.Connection, car_id: int, before: datetime | None
+    conn: sa.Connection, car_id: int, before: datetime | None, *, open_drive: int | None = None
 ) -> tuple[datetime | None, VehicleState | None]:
-    """The last complete position outside a drive (before an open drive began)."""
-    p = t.positions
+    """Where the car was last seen parked (before an open drive began): the newest complete
+    position not in the open drive, or the end of the newest closed drive if that came
+    later (a drive's end is where it parked; a start right after a drive closed, before
+    any parked look was stored, must not see the whole drive again as a move between two
+    looks)."""
+    p, d = t.positions, t.drives
     query = sa.select(p).where(
         p.c.car_id == car_id,
-        p.c.drive_id.is_(None),
         p.c.ideal_battery_range_km.is_not(None),
         p.c.odometer.is_not(None),
     )
+    if open_drive is not None:
+        query = query.where(sa.or_(p.c.drive_id.is_(None), p.c.drive_id != open_drive))
     if before is not None:
         query = query.where(p.c.date <= before.replace(tzinfo=None))
-    row = conn.execute(query.order_by(p.c.date.desc()).limit(1)).mappings().first()
-    if row is None:
+    row = conn.execute(query.order_by(p.c.date.desc(), p.c.id.desc()).limit(1)).mappings().first()
+    ends = (
+        sa.select(p)
+        .join(d, d.c.end_position_id == p.c.id)
+        .where(d.c.car_id == car_id, d.c.end_date.is_not(None), p.c.odometer.is_not(None))
+    )
+    if before is not None:
+        ends = ends.where(p.c.date <= before.replace(tzinfo=None))
+    end = conn.execute(ends.order_by(p.c.date.desc(), p.c.id.desc()).limit(1)).mappings().first()
+    if row is None and end is None:
         return None, None
+    if row is None or (end is not None and end["date"] > row["date"]):
+        # the drive's end is where the car is: place and odometer from it, the battery
+        # from the last complete look (a streamed end carries no range)
+        assert end is not None
+        return utc(end["date"]), _vehicle_state(end, row or end)
+    return utc(row["date"]), _vehicle_state(row, row)
 
-    def f(name: str) -> float | None:
+
+def _vehicle_state(place: sa.RowMapping, battery: sa.RowMapping) -> VehicleState:
+    def f(row: sa.RowMapping, name: str) -> float | None:
         value = row[name]
         return None if value is None else float(value)
 
-    state = VehicleState(
-        latitude=f("latitude"),
-        longitude=f("longitude"),
-        elevation_m=f("elevation"),
-        odometer_km=f("odometer"),
-        battery_level=row["battery_level"],
-        usable_battery_level=row["usable_battery_level"],
-        ideal_range_km=f("ideal_battery_range_km"),
-        rated_range_km=f("rated_battery_range_km"),
-        est_range_km=f("est_battery_range_km"),
-        outside_temp_c=f("outside_temp"),
-        inside_temp_c=f("inside_temp"),
+    return VehicleState(
+        latitude=f(place, "latitude"),
+        longitude=f(place, "longitude"),
+        elevation_m=f(place, "elevation"),
+        odometer_km=f(place, "odometer"),
+        battery_level=battery["battery_level"],
+        usable_battery_level=battery["usable_battery_level"],
+        ideal_range_km=f(battery, "ideal_battery_range_km"),
+        rated_range_km=f(battery, "rated_battery_range_km"),
+        est_range_km=f(battery, "est_battery_range_km"),
+        outside_temp_c=f(battery, "outside_temp"),
+        inside_temp_c=f(battery, "inside_temp"),
     )
-    return utc(row["date"]), state
