@@ -212,14 +212,12 @@ def _summary(out: Outcome) -> str:
     )
 
 
-# Found by this suite (2025-11): a SIGKILL about a minute into a drive can leave two closed
-# drives for one true drive after the restart: the resumed one (all positions) and a second
-# row with the same start/end odometer and only two positions. Timing-dependent, so not
-# strict; remove the marker once the resume path is fixed.
-DUPLICATE_DRIVE = "SIGKILL early in a drive can duplicate it at restart (bug found by this suite)"
+# Found by this suite (2025-11), fixed: a start right after a drive closed, before any parked
+# look was stored, took the parked look from before the drive as where the car was; the next
+# parked look recorded the whole drive again (two positions, same start and end odometer).
+# Regression: tests/logbook/test_resume_drive.py.
 
 
-@pytest.mark.xfail(reason=DUPLICATE_DRIVE, strict=False)
 async def test_sigkill_three_times_through_a_commute(tmp_path: Path) -> None:
     # Monday: the commute leaves at 06:49 UTC; the scenario starts Sunday 23:00 UTC
     out = await run_logger(
@@ -243,7 +241,6 @@ async def test_sigkill_three_times_through_a_commute(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=DUPLICATE_DRIVE, strict=False)
 async def test_sigkill_fifty_times_through_a_week(tmp_path: Path) -> None:
     speed = 300.0
     week = 7 * 86400.0 - 3600

@@ -270,20 +270,14 @@ async def _silent_case(tmp: Path, start: timedelta, length: timedelta) -> o.Outc
     assert len(hits) == 1 and hits[0][1] is not None, hits
     span = out.span_error()
     assert span is not None
-    if span > 0.005 or out.duplicates:
-        # known, and not the silence's doing: see STREAM_BUG
-        assert span <= 0.02, out.summary()
-        assert set(out.duplicates) <= {"drive positions at one instant"}, out.duplicates
-        pytest.xfail(STREAM_BUG)
     _check_drive(out)
     return out
 
 
-# Found by this suite (2025-11), with the runtime's websocket wiring (in progress): a drive
-# logged from the stream is ~0.85 % longer than the truth and has two positions at one
-# instant, with or without an outage (polling alone: < 0.01 %, none). The silent-stream
-# case asserts its own points hard and is xfailed on these two alone.
-STREAM_BUG = "a streamed drive is ~0.85 % too long and has a duplicate position instant"
+# Found by this suite (2025-11), fixed: a drive logged from the stream was ~0.85 % longer
+# than the truth (its start the stream's odometer, rounded to 0.1 mi; its end vehicle_data's,
+# exact: the start now takes the exact parked reading next to it), and could hold two
+# positions at one instant (one position per car and instant now, in the logbook).
 
 
 async def test_stream_silent_ten_minutes_mid_drive(tmp_path: Path) -> None:
