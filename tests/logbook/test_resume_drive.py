@@ -117,7 +117,8 @@ def _duplicate_instants(engine: sa.Engine) -> list[sa.Row[tuple[datetime, int]]]
     with engine.connect() as conn:
         return list(
             conn.execute(
-                sa.select(p.c.date, sa.func.count()).group_by(p.c.car_id, p.c.date)
+                sa.select(p.c.date, sa.func.count())
+                .group_by(p.c.car_id, p.c.date)
                 # (a bare count per car and instant: one position each)
                 .having(sa.func.count() > 1)
             ).all()
