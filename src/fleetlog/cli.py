@@ -361,7 +361,13 @@ def sim(
         truth_out=Path(truth_out) if truth_out else None,
         daily_data_quota=daily_quota or None,
         billing_limit_usd=billing_limit or None,
-        faults=Faults(latency, error_rate, drop_rate, malformed_rate, seed),
+        faults=Faults(
+            latency_s=latency,
+            error_rate=error_rate,
+            drop_rate=drop_rate,
+            malformed_rate=malformed_rate,
+            seed=seed,
+        ),
         telemetry=tuple(telemetry),
         streaming_tls=streaming_tls,
     )
