@@ -25,8 +25,6 @@ SCENARIOS = ("commuter-week", "road-trip", "city-day", "cold-week")
 KNOWN_GAPS = {
     ("city-day", "polling"): "nine hops under 2 km on $10/month shared by two cars: two hops "
     "between two paid looks merge into one",
-    ("road-trip", "myteslamate"): "charges unseen: no websocket row reaches the worker while "
-    "the car charges (MyTeslaMate rows need a known gear; cause not yet settled)",
 }
 
 

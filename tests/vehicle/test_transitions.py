@@ -526,7 +526,10 @@ def suspended_car(feed: Feed = Feed.NONE) -> Car:
     if feed is Feed.NONE:
         car.full(minutes * 60)
     else:
-        car.light(ONLINE, after=minutes * 60)
+        out = car.light(ONLINE, after=minutes * 60)
+        if feed is Feed.STREAM:  # suspended only on a paid look's word
+            assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.now, "look before suspending")
+            car.full()
     assert car.phase is Phase.SUSPENDED
     return car
 
@@ -566,6 +569,59 @@ def test_suspended_stream_sees_charging_or_usage(power: float) -> None:
     car = suspended_car(Feed.STREAM)
     out = car.frame(5, shift_state=None, power_kw=power)
     assert car.phase is Phase.ONLINE and of(out, fx.ScheduleFetch)[-1].at == car.now
+
+
+def test_stream_silent_while_parked_a_paid_look_before_suspending_finds_the_charge() -> None:
+    # MyTeslaMate forwards no row while the car is parked (its gear is invalid): a plug-in
+    # after the look at park shows only in the paid look the machine takes before suspending.
+    car = online_car(Feed.STREAM)
+    out = car.light(ONLINE, after=60)
+    assert car.phase is Phase.ONLINE and fetch(out).kind is FetchKind.LIGHT
+    out = car.light(ONLINE, after=120)
+    assert car.phase is Phase.ONLINE
+    assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.now, "look before suspending")
+    out = car.full(charging_state="Charging", charger_power_kw=150.0)
+    assert car.phase is Phase.CHARGING and of(out, fx.OpenChargingProcess)
+
+
+def test_telemetry_idle_car_is_suspended_without_paying() -> None:
+    car = online_car(Feed.TELEMETRY)
+    out = car.light(ONLINE, after=3 * 60)
+    assert car.phase is Phase.SUSPENDED and fetch(out).kind is FetchKind.LIGHT
+
+
+def test_look_before_suspend_only_for_a_feed_without_charge_fields() -> None:
+    from fleetlog.vehicle import policy
+
+    three = timedelta(minutes=3)
+    assert policy.look_before_suspend(Feed.STREAM, T0, T0 + three, three)
+    assert policy.look_before_suspend(Feed.STREAM, None, T0, three)
+    assert not policy.look_before_suspend(Feed.STREAM, T0, T0 + three / 2, three)
+    assert not policy.look_before_suspend(Feed.TELEMETRY, T0, T0 + three, three)
+    assert not policy.look_before_suspend(Feed.NONE, T0, T0 + three, three)
+
+
+def test_stream_blocker_from_the_look_at_park_is_checked_again_by_a_paid_look() -> None:
+    # the driver was in the car at the look at park; free polls cannot say they left
+    car = online_car(Feed.STREAM, is_user_present=True)
+    out = car.light(ONLINE, after=15)
+    assert fetch(out).kind is FetchKind.LIGHT and car.phase is Phase.ONLINE
+    for _ in range(11):
+        out = car.light(ONLINE, after=15)
+    assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.now, "look before suspending")
+    out = car.full(charging_state="Starting", charger_power_kw=0.0)
+    assert car.phase is Phase.CHARGING and of(out, fx.OpenChargingProcess)
+
+
+def test_suspended_stream_still_online_long_after_the_last_look_pays_one() -> None:
+    car = suspended_car(Feed.STREAM)
+    out = car.light(ONLINE, after=10 * 60)
+    assert fetch(out).kind is FetchKind.LIGHT  # 10 min after the look: it may still sleep
+    for _ in range(22):  # 21 min after the look
+        out = car.light(ONLINE, after=30)
+    assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, car.now, "still online")
+    out = car.full(charging_state="Charging", charger_power_kw=11.0, charge_energy_added_kwh=2.0)
+    assert car.phase is Phase.CHARGING and of(out, fx.OpenChargingProcess)
 
 
 def test_suspended_asleep_goes_asleep() -> None:

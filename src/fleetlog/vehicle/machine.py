@@ -759,10 +759,20 @@ def _begin_charge(s: CarState, at: datetime, now: datetime, fx: list[Effect]) ->
 
 
 def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
-    """Let an idle car fall asleep: stop calling vehicle_data unless a blocker holds."""
+    """Let an idle car fall asleep: stop calling vehicle_data unless a blocker holds.
+
+    With a feed that may be silent while the car is parked, neither the suspend nor a
+    blocker is decided on a paid look older than the idle threshold: one look first."""
     streaming = policy.streaming(s.feed, s.stream_up)
     kind = policy.online_poll_kind(s.feed, s.stream_up)
     blocker = suspend_blocker(s.snapshot, s.settings, streaming=streaming)
+    threshold = policy.idle_threshold(s.settings, s.timing, streaming=streaming)
+    idle_for = now - (s.last_used or now)
+    if (blocker is not None or idle_for >= threshold) and policy.look_before_suspend(
+        s.feed, s.last_full_at, now, threshold
+    ):
+        _schedule(s, FetchKind.FULL, 0, now, fx, "look before suspending")
+        return s
     if blocker is not None:
         if blocker.resets_idle:
             s = replace(s, last_used=now)
@@ -770,8 +780,7 @@ def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
         retry = policy.blocker_poll(blocker.retry_s, s.timing, streaming=streaming)
         _schedule(s, kind, retry, now, fx, blocker.reason)
         return s
-    idle_for = now - (s.last_used or now)
-    if idle_for >= policy.idle_threshold(s.settings, s.timing, streaming=streaming):
+    if idle_for >= threshold:
         return _suspend(s, T.IDLE, now, fx)
     _schedule(s, kind, policy.idle_poll(s.timing, streaming=streaming), now, fx, "idle")
     return s
@@ -1045,8 +1054,9 @@ def _connectivity(
             s = _go(s, trigger, now, fx)
             return _start_light(s, c, at, now, fx)
         if phase is P.SUSPENDED:
-            if s.feed is Feed.NONE:
-                # polling only: the car stayed awake all the suspend period; look closer
+            if policy.look_when_still_online(s.feed, s.last_full_at, now, s.settings):
+                # the car stayed awake all the suspend period (with a silent stream: since
+                # the last paid look); look closer
                 _schedule(s, FetchKind.FULL, 0, now, fx, "still online")
             else:
                 _schedule(s, FetchKind.LIGHT, s.timing.probe_window, now, fx, "still online")

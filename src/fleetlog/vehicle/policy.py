@@ -125,6 +125,44 @@ def push_carries_charging(feed: Feed) -> bool:
     return feed is Feed.TELEMETRY
 
 
+def look_before_suspend(
+    feed: Feed, last_look: datetime | None, now: datetime, idle: timedelta
+) -> bool:
+    """Must an online car get a paid look before it is suspended (or kept awake by a
+    blocker that look found)?
+
+    A feed without charge fields may fall silent while the car is parked: MyTeslaMate
+    forwards a row only once latitude, longitude and a gear are known, and a parked car
+    sends its gear as invalid, so no row comes at all while it is parked and plugged in
+    (reference §4.3). The paid look at park sees the car before the driver plugs it in
+    and the driver still in it (``is_user_present``, a blocker the free polls can never
+    clear). So, as TeslaMate's ``vehicle_data`` while online, a look older than the idle
+    threshold (`idle`) is not trusted: one more look decides. With telemetry the charge
+    and the car's state are pushed; polling only looks anyway.
+    """
+    if feed is not Feed.STREAM:
+        return False
+    return last_look is None or now - last_look >= idle
+
+
+def look_when_still_online(
+    feed: Feed, last_look: datetime | None, now: datetime, settings: CarSettings
+) -> bool:
+    """A suspended car is still online at the end of its suspend period: pay for a look?
+
+    Polling only: always (TeslaMate). Telemetry: never, the car pushes what it does.
+    A stream without charge fields (MyTeslaMate sends no row while the car is parked):
+    once the last paid look is ``suspend_min`` (TeslaMate's 21 min) old. A car idle since
+    that look would be asleep by then, so something keeps it awake — a charge begun after
+    the look at park, most likely — and the look keeps no sleepy car awake.
+    """
+    if feed is Feed.NONE:
+        return True
+    if feed is Feed.TELEMETRY:
+        return False
+    return last_look is None or now - last_look >= timedelta(minutes=settings.suspend_min)
+
+
 def stream_wanted(feed: Feed, phase: Phase, probe: Probe) -> bool:
     """Should the legacy stream be connected? (Telemetry is never asked for.)
 
