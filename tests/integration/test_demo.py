@@ -29,31 +29,9 @@ from fleetlog.publish import FLEETLOG_KEYS, TESLAMATE_KEYS
 from fleetlog.store import make_engine
 from fleetlog.store import tables as t
 
-#: TeslaMate keys no source fills yet (docs/mqtt.md), and elevation, which Tesla's
-#: vehicle_data does not carry (polling has none; TeslaMate takes it from SRTM).
-NOT_YET = frozenset(
-    {
-        "driver_front_door_open",
-        "driver_rear_door_open",
-        "passenger_front_door_open",
-        "passenger_rear_door_open",
-        "driver_front_window_open",
-        "driver_rear_window_open",
-        "passenger_front_window_open",
-        "passenger_rear_window_open",
-        "charge_current_request",
-        "charge_current_request_max",
-        "tpms_soft_warning_fl",
-        "tpms_soft_warning_fr",
-        "tpms_soft_warning_rl",
-        "tpms_soft_warning_rr",
-        "center_display_state",
-        "sun_roof_state",
-        "sun_roof_installed",
-        "sun_roof_percent_open",
-        "elevation",
-    }
-)
+#: TeslaMate keys the demo's polling cannot fill: elevation, which Tesla's vehicle_data
+#: does not carry (polling has none; TeslaMate takes it from SRTM). docs/mqtt.md says so.
+NOT_YET = frozenset({"elevation"})
 DURATION_S = 40
 
 

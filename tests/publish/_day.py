@@ -8,13 +8,19 @@ so that most summary keys carry a value.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from _world import PARKED, T0, Truth, World
 
-from fleetlog.model.observation import Connectivity, VehicleState
+from fleetlog.model.observation import (
+    NO_ROUTE,
+    NOT_SCHEDULED,
+    ActiveRoute,
+    Connectivity,
+    VehicleState,
+)
 from fleetlog.vehicle import effects as fx
 from fleetlog.vehicle.settings import Feed
 
@@ -38,9 +44,25 @@ HOME = VehicleState(
     sentry_mode=False,
     is_user_present=False,
     doors_open=False,
+    driver_front_door_open=False,
+    driver_rear_door_open=False,
+    passenger_front_door_open=False,
+    passenger_rear_door_open=False,
     windows_open=False,
+    driver_front_window_open=False,
+    driver_rear_window_open=False,
+    passenger_front_window_open=False,
+    passenger_rear_window_open=False,
     trunk_open=False,
     frunk_open=False,
+    sun_roof_installed=False,
+    sun_roof_state="unknown",
+    sun_roof_percent_open=0,
+    center_display_state=0,
+    charge_current_request_a=16,
+    charge_current_request_max_a=16,
+    scheduled_charging_start_time=NOT_SCHEDULED,
+    active_route=NO_ROUTE,
     charge_port_door_open=False,
     charge_limit_soc=90,
     heading=90,
@@ -49,6 +71,10 @@ HOME = VehicleState(
     tpms_pressure_fr_bar=2.9,
     tpms_pressure_rl_bar=2.95,
     tpms_pressure_rr_bar=2.95,
+    tpms_soft_warning_fl=False,
+    tpms_soft_warning_fr=False,
+    tpms_soft_warning_rl=False,
+    tpms_soft_warning_rr=False,
     climate_keeper_mode="off",
     trim_badging="74d",
     exterior_color="DeepBlue",
@@ -80,6 +106,16 @@ def day(t: datetime) -> Truth:
                 ideal_range_km=400.0 - 35.0 * frac,
                 rated_range_km=380.0 - 33.0 * frac,
                 elevation_m=500.0 + 50 * frac,
+                center_display_state=2,
+                active_route=ActiveRoute(
+                    destination="Work",
+                    latitude=48.3,
+                    longitude=11.5,
+                    energy_at_arrival=75.0,
+                    km_to_arrival=30.0 * (1 - frac),
+                    minutes_to_arrival=30.0 * (1 - frac),
+                    traffic_minutes_delay=0.0,
+                ),
             ),
         )
     at_work = replace(
@@ -119,6 +155,8 @@ def day(t: datetime) -> Truth:
         charge_energy_added_kwh=10.0,
         battery_level=88,
         ideal_range_km=425.0,
+        # tomorrow's off-peak start, as the car reports it
+        scheduled_charging_start_time=datetime(2026, 3, 3, 1, 0, tzinfo=UTC),
     )
     if t < SLEEP:
         return Truth(Connectivity.ONLINE, done)

@@ -22,33 +22,10 @@ from fleetlog.vehicle.settings import Feed
 CAR = 1
 VIN = "5YJ3E7EB0KF000001"
 
-# Keys the machine has no source for yet (VehicleState lacks them): skipped while nil.
-NO_SOURCE = {
-    "scheduled_charging_start_time",
-    "driver_front_window_open",
-    "driver_rear_window_open",
-    "passenger_front_window_open",
-    "passenger_rear_window_open",
-    "driver_front_door_open",
-    "driver_rear_door_open",
-    "passenger_front_door_open",
-    "passenger_rear_door_open",
-    "charge_current_request",
-    "charge_current_request_max",
-    "tpms_soft_warning_fl",
-    "tpms_soft_warning_fr",
-    "tpms_soft_warning_rl",
-    "tpms_soft_warning_rr",
-    "center_display_state",
-    "sun_roof_state",
-    "sun_roof_installed",
-    "sun_roof_percent_open",
-    "download_perc",
-    "install_perc",
-    "update_version",
-}
+# Keys the scripted day never fills (no software update that day): skipped while nil.
+NO_SOURCE = {"download_perc", "install_perc", "update_version"}
 # ... of which these are published empty (TeslaMate clears them when nil).
-CLEARED_NO_SOURCE = {"scheduled_charging_start_time"}
+CLEARED_NO_SOURCE: set[str] = set()
 
 
 async def _play(publisher: MqttPublisher, feed: Feed = Feed.NONE) -> dict[str, object]:
@@ -80,9 +57,12 @@ async def test_scripted_day_publishes_teslamates_topics(space: Space) -> None:
         NO_SOURCE - CLEARED_NO_SOURCE
     )
     assert keys == expected
-    # every value is the last summary's, encoded as TeslaMate does
+    # every value is the last summary's, encoded as TeslaMate does; a key that went nil
+    # and is not cleared on nil (speed once parked) keeps its last value, as in TeslaMate
     wanted = car_payloads(last, default_geofence="away")
-    assert {k: latest[f"{base}/{k}"].payload for k in keys} == wanted
+    stale = keys - set(wanted)
+    assert all(last.get(k) is None for k in stale), stale
+    assert {k: latest[f"{base}/{k}"].payload for k in keys - stale} == wanted
     assert latest[f"{base}/state"].payload == "asleep"
     assert latest[f"{base}/odometer"].payload == "1030.0"
     assert latest[f"{base}/geofence"].payload == "away"
@@ -103,8 +83,8 @@ async def test_scripted_day_publishes_teslamates_topics(space: Space) -> None:
     # the broker keeps the state for late subscribers, without healthy; an empty
     # retained payload deletes the retained message: that is how nil clears a topic
     kept = await retained(space.port, f"{base}/#")
-    assert {k.removeprefix(f"{base}/"): v for k, v in kept.items()} == {
-        k: v for k, v in wanted.items() if k != "healthy" and v != ""
+    assert {k: v for k, v in kept.items() if k.removeprefix(f"{base}/") not in stale} == {
+        f"{base}/{k}": v for k, v in wanted.items() if k != "healthy" and v != ""
     }
 
 

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetlog.model.observation import Connectivity
+from fleetlog.model.observation import (
+    NO_ROUTE,
+    NOT_SCHEDULED,
+    ActiveRoute,
+    Connectivity,
+    VehicleState,
+)
 from fleetlog.sources.vehicle_data import (
     PayloadError,
     observation_from_vehicle_data,
@@ -140,3 +146,72 @@ def test_fuzzed_payloads_raise_only_payload_error(data: st.DataObject) -> None:
         p[data.draw(st.sampled_from(sorted(p)))] = data.draw(json_values)
     with contextlib.suppress(PayloadError):
         observation_from_vehicle_data(p, received_at=NOW)
+
+
+def test_per_door_window_tyre_roof_schedule_and_route_fields() -> None:
+    p = payload()
+    p["charge_state"] |= {
+        "charge_current_request": 16,
+        "charge_current_request_max": 32,
+        "scheduled_charging_start_time": 1764201600,
+    }
+    p["drive_state"] |= {
+        "active_route_destination": "Work",
+        "active_route_latitude": 48.3,
+        "active_route_longitude": 11.6,
+        "active_route_energy_at_arrival": 71.5,
+        "active_route_miles_to_arrival": 10.0,
+        "active_route_minutes_to_arrival": 14.2,
+        "active_route_traffic_minutes_delay": 1.5,
+    }
+    p["vehicle_state"] |= {
+        "df": 1,
+        "dr": 0,
+        "pf": 0,
+        "pr": 1,
+        "fd_window": 0,
+        "fp_window": 1,
+        "rd_window": 0,
+        "rp_window": 0,
+        "tpms_soft_warning_fl": False,
+        "tpms_soft_warning_fr": True,
+        "tpms_soft_warning_rl": False,
+        "tpms_soft_warning_rr": False,
+        "center_display_state": 2,
+        "sun_roof_state": "vent",
+        "sun_roof_percent_open": 15,
+    }
+    p["vehicle_config"] = {"sun_roof_installed": 2}
+    s = observation_from_vehicle_data(p, received_at=NOW).state
+    assert (s.driver_front_door_open, s.driver_rear_door_open) == (True, False)
+    assert (s.passenger_front_door_open, s.passenger_rear_door_open) == (False, True)
+    assert (s.driver_front_window_open, s.passenger_front_window_open) == (False, True)
+    assert (s.driver_rear_window_open, s.passenger_rear_window_open) == (False, False)
+    assert (s.charge_current_request_a, s.charge_current_request_max_a) == (16, 32)
+    assert s.scheduled_charging_start_time == datetime(2025, 11, 27, 0, 0, tzinfo=UTC)
+    assert (s.tpms_soft_warning_fl, s.tpms_soft_warning_fr) == (False, True)
+    assert (s.tpms_soft_warning_rl, s.tpms_soft_warning_rr) == (False, False)
+    assert s.center_display_state == 2
+    assert (s.sun_roof_installed, s.sun_roof_state, s.sun_roof_percent_open) == (True, "vent", 15)
+    route = s.active_route
+    assert route is not None and route.destination == "Work"
+    assert (route.latitude, route.longitude) == (48.3, 11.6)
+    assert route.km_to_arrival == pytest.approx(16.09344)
+    assert (route.energy_at_arrival, route.minutes_to_arrival) == (71.5, 14.2)
+    assert route.traffic_minutes_delay == 1.5
+
+
+def test_no_route_and_no_schedule_are_said_not_left_out() -> None:
+    """A reported null replaces an old route or schedule; a missing section says nothing."""
+    s = observation_from_vehicle_data(payload(), received_at=NOW).state
+    assert s.active_route == NO_ROUTE
+    assert s.scheduled_charging_start_time == NOT_SCHEDULED
+    old = VehicleState(
+        active_route=ActiveRoute(destination="Work"),
+        scheduled_charging_start_time=NOW,
+    )
+    assert old.merged(s).active_route == NO_ROUTE
+    assert old.merged(s).scheduled_charging_start_time == NOT_SCHEDULED
+    bare = {"vin": "5YJ3E1EA7KF000001"}
+    quiet = observation_from_vehicle_data(bare, received_at=NOW).state
+    assert quiet.active_route is None and quiet.scheduled_charging_start_time is None

@@ -11,9 +11,9 @@ record or a CSV row.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class Source(StrEnum):
@@ -39,6 +39,31 @@ CHARGING_STATES = frozenset(
     {"Disconnected", "NoPower", "Starting", "Charging", "Complete", "Stopped"}
 )
 
+#: ``scheduled_charging_start_time`` when the car reports that no charge is scheduled
+#: (``None`` would mean "not reported" and keep an old schedule after it was removed).
+NOT_SCHEDULED: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRoute:
+    """The car's navigation route as the car reports it; ``destination`` None = no route.
+
+    One value, so that a route that ended replaces the whole route (a field-wise merge
+    would keep the old destination). Distance in km; energy at arrival in % of battery.
+    """
+
+    destination: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    energy_at_arrival: float | None = None
+    km_to_arrival: float | None = None
+    minutes_to_arrival: float | None = None
+    traffic_minutes_delay: float | None = None
+
+
+#: The car said it has no route.
+NO_ROUTE: Final = ActiveRoute()
+
 
 @dataclass(frozen=True, slots=True)
 class VehicleState:
@@ -58,6 +83,7 @@ class VehicleState:
     power_kw: float | None = None
     shift_state: str | None = None  # "P" | "R" | "N" | "D"; None = unknown
     odometer_km: float | None = None
+    active_route: ActiveRoute | None = None  # NO_ROUTE when the car reports none
     # battery and range
     battery_level: int | None = None
     usable_battery_level: int | None = None
@@ -73,6 +99,9 @@ class VehicleState:
     charger_pilot_current: int | None = None
     charger_phases: int | None = None
     charge_limit_soc: int | None = None
+    charge_current_request_a: int | None = None
+    charge_current_request_max_a: int | None = None
+    scheduled_charging_start_time: datetime | None = None  # NOT_SCHEDULED when none
     fast_charger_present: bool | None = None
     fast_charger_type: str | None = None
     fast_charger_brand: str | None = None
@@ -99,13 +128,29 @@ class VehicleState:
     sentry_mode: bool | None = None
     is_user_present: bool | None = None
     doors_open: bool | None = None
+    driver_front_door_open: bool | None = None
+    driver_rear_door_open: bool | None = None
+    passenger_front_door_open: bool | None = None
+    passenger_rear_door_open: bool | None = None
     windows_open: bool | None = None
+    driver_front_window_open: bool | None = None
+    driver_rear_window_open: bool | None = None
+    passenger_front_window_open: bool | None = None
+    passenger_rear_window_open: bool | None = None
     trunk_open: bool | None = None
     frunk_open: bool | None = None
+    sun_roof_installed: bool | None = None
+    sun_roof_state: str | None = None  # the car's word: "unknown", "closed", "open", "vent" …
+    sun_roof_percent_open: int | None = None
+    center_display_state: int | None = None
     tpms_pressure_fl_bar: float | None = None
     tpms_pressure_fr_bar: float | None = None
     tpms_pressure_rl_bar: float | None = None
     tpms_pressure_rr_bar: float | None = None
+    tpms_soft_warning_fl: bool | None = None
+    tpms_soft_warning_fr: bool | None = None
+    tpms_soft_warning_rl: bool | None = None
+    tpms_soft_warning_rr: bool | None = None
     # software update
     update_status: str | None = None  # "" | available | scheduled | downloading | installing …
     update_version: str | None = None

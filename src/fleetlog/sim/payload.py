@@ -253,7 +253,7 @@ def _vehicle_config(car: Car, s: Snapshot) -> JSON:
         "rear_seat_heaters": 1,
         "third_row_seats": "None",
         "spoiler_type": "None",
-        "sun_roof_installed": None,
+        "sun_roof_installed": 0,  # 0 = none (glass roof); 1, 2 = kinds of sun roof
         "key_version": 2,
         "utc_offset": 3600 if eu else -25200,
         "timestamp": _ms(s),
@@ -274,6 +274,9 @@ def _closures(s: Snapshot) -> JSON:
         "fp_window": 0,
         "rd_window": 0,
         "rp_window": 0,
+        # a glass roof without a sun roof: TeslaMate's sun roof keys, as such cars send them
+        "sun_roof_state": "unknown",
+        "sun_roof_percent_open": 0,
     }
 
 

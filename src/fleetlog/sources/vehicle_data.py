@@ -14,7 +14,10 @@ from typing import Any
 from fleetlog.model import units
 from fleetlog.model.observation import (
     CHARGING_STATES,
+    NO_ROUTE,
+    NOT_SCHEDULED,
     SHIFT_STATES,
+    ActiveRoute,
     Connectivity,
     Observation,
     Source,
@@ -48,6 +51,31 @@ def _open(*flags: object) -> bool | None:
     if not known_values:
         return None
     return any(k != 0 for k in known_values)
+
+
+def _route(drive: Mapping[str, Any]) -> ActiveRoute | None:
+    """The navigation route; :data:`NO_ROUTE` when drive_state came without a destination."""
+    if not drive:
+        return None
+    destination = _text(drive.get("active_route_destination"))
+    if destination is None:
+        return NO_ROUTE
+    return ActiveRoute(
+        destination=destination,
+        latitude=units.number(drive.get("active_route_latitude")),
+        longitude=units.number(drive.get("active_route_longitude")),
+        energy_at_arrival=units.number(drive.get("active_route_energy_at_arrival")),
+        km_to_arrival=units.miles_to_km(drive.get("active_route_miles_to_arrival")),
+        minutes_to_arrival=units.number(drive.get("active_route_minutes_to_arrival")),
+        traffic_minutes_delay=units.number(drive.get("active_route_traffic_minutes_delay")),
+    )
+
+
+def _scheduled_start(charge: Mapping[str, Any]) -> datetime | None:
+    """When scheduled charging starts (epoch s); :data:`NOT_SCHEDULED` when the car says none."""
+    if not charge:
+        return None
+    return units.from_epoch_s(charge.get("scheduled_charging_start_time")) or NOT_SCHEDULED
 
 
 def connectivity(value: object) -> Connectivity | None:
@@ -109,6 +137,7 @@ def _read(p: Mapping[str, Any], received_at: datetime) -> Observation:
         power_kw=units.number(drive.get("power")),
         shift_state=shift if shift in SHIFT_STATES else None,
         odometer_km=units.miles_to_km(vstate.get("odometer")),
+        active_route=_route(drive),
         battery_level=units.integer(charge.get("battery_level")),
         usable_battery_level=units.integer(charge.get("usable_battery_level")),
         rated_range_km=units.miles_to_km(charge.get("battery_range")),
@@ -122,6 +151,9 @@ def _read(p: Mapping[str, Any], received_at: datetime) -> Observation:
         charger_pilot_current=units.integer(charge.get("charger_pilot_current")),
         charger_phases=phases if phases else None,
         charge_limit_soc=units.integer(charge.get("charge_limit_soc")),
+        charge_current_request_a=units.integer(charge.get("charge_current_request")),
+        charge_current_request_max_a=units.integer(charge.get("charge_current_request_max")),
+        scheduled_charging_start_time=_scheduled_start(charge),
         fast_charger_present=units.boolean(charge.get("fast_charger_present")),
         fast_charger_type=_text(charge.get("fast_charger_type")),
         fast_charger_brand=_text(charge.get("fast_charger_brand")),
@@ -152,12 +184,31 @@ def _read(p: Mapping[str, Any], received_at: datetime) -> Observation:
             vstate.get("rd_window"),
             vstate.get("rp_window"),
         ),
+        driver_front_door_open=_open(vstate.get("df")),
+        driver_rear_door_open=_open(vstate.get("dr")),
+        passenger_front_door_open=_open(vstate.get("pf")),
+        passenger_rear_door_open=_open(vstate.get("pr")),
+        driver_front_window_open=_open(vstate.get("fd_window")),
+        driver_rear_window_open=_open(vstate.get("rd_window")),
+        passenger_front_window_open=_open(vstate.get("fp_window")),
+        passenger_rear_window_open=_open(vstate.get("rp_window")),
         trunk_open=_open(vstate.get("rt")),
         frunk_open=_open(vstate.get("ft")),
+        # vehicle_config says 0/1/2 (roof type) or null; older firmware said it in vehicle_state
+        sun_roof_installed=_open(
+            config.get("sun_roof_installed", vstate.get("sun_roof_installed"))
+        ),
+        sun_roof_state=_text(vstate.get("sun_roof_state")),
+        sun_roof_percent_open=units.integer(vstate.get("sun_roof_percent_open")),
+        center_display_state=units.integer(vstate.get("center_display_state")),
         tpms_pressure_fl_bar=units.number(vstate.get("tpms_pressure_fl")),
         tpms_pressure_fr_bar=units.number(vstate.get("tpms_pressure_fr")),
         tpms_pressure_rl_bar=units.number(vstate.get("tpms_pressure_rl")),
         tpms_pressure_rr_bar=units.number(vstate.get("tpms_pressure_rr")),
+        tpms_soft_warning_fl=units.boolean(vstate.get("tpms_soft_warning_fl")),
+        tpms_soft_warning_fr=units.boolean(vstate.get("tpms_soft_warning_fr")),
+        tpms_soft_warning_rl=units.boolean(vstate.get("tpms_soft_warning_rl")),
+        tpms_soft_warning_rr=units.boolean(vstate.get("tpms_soft_warning_rr")),
         update_status=update.get("status") if isinstance(update.get("status"), str) else None,
         update_version=_text(update.get("version")),
         update_download_perc=units.integer(update.get("download_perc")),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from fleetlog.model.observation import NOT_SCHEDULED, ActiveRoute
+from fleetlog.model.units import KM_PER_MILE
 from fleetlog.vehicle.phase import Phase
 from fleetlog.vehicle.settings import Feed
 
@@ -25,6 +27,22 @@ def public_state(state: CarState) -> str:
     return state.phase.value
 
 
+def _route(route: ActiveRoute | None) -> dict[str, Any] | None:
+    """The route as the publisher reads it (TeslaMate's fields, miles as the car says them)."""
+    if route is None or route.destination is None:
+        return None
+    km = route.km_to_arrival
+    return {
+        "destination": route.destination,
+        "energy_at_arrival": route.energy_at_arrival,
+        "miles_to_arrival": None if km is None else round(km / KM_PER_MILE, 2),
+        "minutes_to_arrival": route.minutes_to_arrival,
+        "traffic_minutes_delay": route.traffic_minutes_delay,
+        "latitude": route.latitude,
+        "longitude": route.longitude,
+    }
+
+
 def summary(state: CarState) -> dict[str, Any]:
     """The summary dict; keys are TeslaMate's MQTT topic names."""
     s = state.snapshot
@@ -32,6 +50,9 @@ def summary(state: CarState) -> dict[str, Any]:
     if s.charging_state is not None:
         plugged = s.charging_state != "Disconnected"
     since: datetime | None = state.since
+    scheduled = s.scheduled_charging_start_time
+    if scheduled == NOT_SCHEDULED:
+        scheduled = None
     return {
         "display_name": s.display_name,
         "state": public_state(state),
@@ -57,6 +78,7 @@ def summary(state: CarState) -> dict[str, Any]:
         "power": s.power_kw,
         "shift_state": s.shift_state,
         "odometer": s.odometer_km,
+        "active_route": _route(s.active_route),
         "battery_level": s.battery_level,
         "usable_battery_level": s.usable_battery_level,
         "rated_battery_range_km": s.rated_range_km,
@@ -70,6 +92,9 @@ def summary(state: CarState) -> dict[str, Any]:
         "charger_phases": s.charger_phases,
         "charger_actual_current": s.charger_actual_current,
         "charger_voltage": s.charger_voltage,
+        "charge_current_request": s.charge_current_request_a,
+        "charge_current_request_max": s.charge_current_request_max_a,
+        "scheduled_charging_start_time": scheduled.isoformat() if scheduled else None,
         "charge_port_door_open": s.charge_port_door_open,
         "time_to_full_charge": s.time_to_full_charge_h,
         "outside_temp": s.outside_temp_c,
@@ -81,13 +106,29 @@ def summary(state: CarState) -> dict[str, Any]:
         "sentry_mode": s.sentry_mode,
         "is_user_present": s.is_user_present,
         "doors_open": s.doors_open,
+        "driver_front_door_open": s.driver_front_door_open,
+        "driver_rear_door_open": s.driver_rear_door_open,
+        "passenger_front_door_open": s.passenger_front_door_open,
+        "passenger_rear_door_open": s.passenger_rear_door_open,
         "windows_open": s.windows_open,
+        "driver_front_window_open": s.driver_front_window_open,
+        "driver_rear_window_open": s.driver_rear_window_open,
+        "passenger_front_window_open": s.passenger_front_window_open,
+        "passenger_rear_window_open": s.passenger_rear_window_open,
         "trunk_open": s.trunk_open,
         "frunk_open": s.frunk_open,
+        "sun_roof_installed": s.sun_roof_installed,
+        "sun_roof_state": s.sun_roof_state,
+        "sun_roof_percent_open": s.sun_roof_percent_open,
+        "center_display_state": s.center_display_state,
         "tpms_pressure_fl": s.tpms_pressure_fl_bar,
         "tpms_pressure_fr": s.tpms_pressure_fr_bar,
         "tpms_pressure_rl": s.tpms_pressure_rl_bar,
         "tpms_pressure_rr": s.tpms_pressure_rr_bar,
+        "tpms_soft_warning_fl": s.tpms_soft_warning_fl,
+        "tpms_soft_warning_fr": s.tpms_soft_warning_fr,
+        "tpms_soft_warning_rl": s.tpms_soft_warning_rl,
+        "tpms_soft_warning_rr": s.tpms_soft_warning_rr,
         # fleetlog's own keys (not TeslaMate's): how pushed data reaches this car.
         "feed": state.feed.value,
         "telemetry_connected": state.feed is not Feed.NONE and state.stream_up,
