@@ -544,6 +544,12 @@ def insert_position(conn: sa.Connection, car_id: int, p: Position, drive_id: int
                     .values(drive_id=drive_id)
                 )
             return int(same["id"])
+        if drive_id is not None and same["drive_id"] is None:
+            # A drive's reading of an instant stored outside any drive (the look that showed
+            # the car in gear, kept first as where it stood): the drive's reading wins, so the
+            # drive starts at that instant and the instant keeps one position.
+            conn.execute(sa.update(t.positions).where(t.positions.c.id == same["id"]).values(row))
+            return int(same["id"])
         p = replace(p, date=p.date + POSITION_TICK)
 
 
