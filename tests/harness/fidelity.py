@@ -29,6 +29,8 @@ class Tolerance:
 
 POLLING_ONLY = Tolerance()
 WITH_STREAM = Tolerance(time=timedelta(minutes=1))
+SIM_PARKED_STEP = timedelta(minutes=5)
+"""The simulator's longest step while parked (its charge truth's "end" lags by up to this)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +179,10 @@ def score(
         used.add(best[1])
         have = candidates[best[1]]
         result.found += 1
-        if have.end is None and want.end is not None and want.end >= end - tolerance.time:
+        if have.end is None and want.end is not None and want.end >= end - SIM_PARKED_STEP:
             # a charge still going on when the run stopped (its truth "end" is the last
-            # energy in, i.e. the window's end): open is right, nothing to compare yet
+            # energy in, as of the simulator's last step, up to 5 min before the window's
+            # end): open is right, nothing to compare yet
             continue
         _compare(result, want, have, amount_rel, tolerance)
     for i, have in enumerate(candidates):
