@@ -9,7 +9,7 @@ for the user to fill in, as a paper logbook has.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -73,6 +73,22 @@ def _window(
     return q
 
 
+def _write(
+    engine: sa.Engine,
+    out: IO[str],
+    query: sa.Executable,
+    columns: Sequence[str],
+    cells: Callable[[Any], list[Any]],
+) -> int:
+    """Run `query`, write the header and one line per row; returns the number of rows."""
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(cells(r) for r in rows)
+    return len(rows)
+
+
 def write_drives_csv(
     engine: sa.Engine,
     out: IO[str],
@@ -115,29 +131,25 @@ def write_drives_csv(
     if car_id is not None:
         q = q.where(d.c.car_id == car_id)
     q = _window(q, d.c.start_date, since, until)
-    with engine.connect() as conn:
-        rows: Iterable[Any] = conn.execute(q).all()
-    writer = csv.writer(out)
-    writer.writerow(DRIVE_COLUMNS)
-    n = 0
-    for r in rows:
-        writer.writerow(
-            [
-                r.id,
-                r.car,
-                _local(r.start_date, zone),
-                _local(r.end_date, zone),
-                r.duration_min if r.duration_min is not None else "",
-                _place(r.start_fence, r.start_name, r.start_display),
-                _place(r.end_fence, r.end_name, r.end_display),
-                _number(r.start_km, 1),
-                _number(r.end_km, 1),
-                _number(r.distance, 2),
-                "",
-            ]
-        )
-        n += 1
-    return n
+    return _write(
+        engine,
+        out,
+        q,
+        DRIVE_COLUMNS,
+        lambda r: [
+            r.id,
+            r.car,
+            _local(r.start_date, zone),
+            _local(r.end_date, zone),
+            r.duration_min if r.duration_min is not None else "",
+            _place(r.start_fence, r.start_name, r.start_display),
+            _place(r.end_fence, r.end_name, r.end_display),
+            _number(r.start_km, 1),
+            _number(r.end_km, 1),
+            _number(r.distance, 2),
+            "",
+        ],
+    )
 
 
 def write_charges_csv(
@@ -177,26 +189,22 @@ def write_charges_csv(
     if car_id is not None:
         q = q.where(cp.c.car_id == car_id)
     q = _window(q, cp.c.start_date, since, until)
-    with engine.connect() as conn:
-        rows: Iterable[Any] = conn.execute(q).all()
-    writer = csv.writer(out)
-    writer.writerow(CHARGE_COLUMNS)
-    n = 0
-    for r in rows:
-        writer.writerow(
-            [
-                r.id,
-                r.car,
-                _local(r.start_date, zone),
-                _local(r.end_date, zone),
-                r.duration_min if r.duration_min is not None else "",
-                _place(r.fence, r.address_name, r.display),
-                _number(r.charge_energy_added, 2),
-                _number(r.charge_energy_used, 2),
-                r.start_battery_level if r.start_battery_level is not None else "",
-                r.end_battery_level if r.end_battery_level is not None else "",
-                _number(r.cost, 2),
-            ]
-        )
-        n += 1
-    return n
+    return _write(
+        engine,
+        out,
+        q,
+        CHARGE_COLUMNS,
+        lambda r: [
+            r.id,
+            r.car,
+            _local(r.start_date, zone),
+            _local(r.end_date, zone),
+            r.duration_min if r.duration_min is not None else "",
+            _place(r.fence, r.address_name, r.display),
+            _number(r.charge_energy_added, 2),
+            _number(r.charge_energy_used, 2),
+            r.start_battery_level if r.start_battery_level is not None else "",
+            r.end_battery_level if r.end_battery_level is not None else "",
+            _number(r.cost, 2),
+        ],
+    )
