@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from fleetlog.store import UnsupportedDatabaseError, make_engine, normalise_url
+from fleetlog.store.engine import write_transaction
 
 
 @pytest.mark.parametrize(
@@ -84,5 +85,38 @@ def test_postgres_url_spellings_connect(pg_url: str) -> None:
         with engine.connect() as conn:
             assert conn.dialect.driver == "psycopg"
             assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_begin(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE: nobody writes between the transaction's reads and its writes.
+
+    A plain (deferred) transaction that read first fails its first write at once with
+    "database is locked" when another connection wrote meanwhile, busy timeout or not.
+    """
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db", timeout_s=0.05)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE n (v INTEGER)")
+        with engine.connect() as a, engine.connect() as b:
+            a.begin()
+            a.exec_driver_sql("SELECT count(*) FROM n").scalar()
+            with b.begin():
+                b.exec_driver_sql("INSERT INTO n VALUES (1)")
+            with pytest.raises(sa.exc.OperationalError, match="locked"):
+                a.exec_driver_sql("INSERT INTO n VALUES (2)")
+            a.rollback()
+        with write_transaction(engine) as a:
+            a.exec_driver_sql("SELECT count(*) FROM n").scalar()
+            with (
+                engine.connect() as b,
+                pytest.raises(sa.exc.OperationalError, match="locked"),
+                b.begin(),
+            ):
+                b.exec_driver_sql("INSERT INTO n VALUES (3)")
+            a.exec_driver_sql("INSERT INTO n VALUES (4)")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT v FROM n ORDER BY v").scalars().all() == [1, 4]
     finally:
         engine.dispose()

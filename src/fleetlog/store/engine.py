@@ -5,8 +5,10 @@ psycopg 3). Everything backend-specific about *connecting* lives here, so the re
 can stay dialect-neutral:
 
 * SQLite gets WAL journaling (readers never block the writer), enforced foreign keys, a busy
-  timeout, and real transactions around DDL. The `private` schema that holds TeslaMate's tokens
-  table on PostgreSQL does not exist on SQLite, so it is translated away for every statement.
+  timeout, and real transactions around DDL; transactions that read and then write begin
+  IMMEDIATE (:func:`write_transaction`), so they wait for another writer instead of failing.
+  The `private` schema that holds TeslaMate's tokens table on PostgreSQL does not exist on
+  SQLite, so it is translated away for every statement.
 * PostgreSQL URLs in any of the spellings people paste (`postgres://`, `postgresql://`) are
   normalised to the psycopg 3 driver.
 """
@@ -14,6 +16,8 @@ can stay dialect-neutral:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +33,9 @@ Backend = Literal["sqlite", "postgresql"]
 
 #: Where TeslaMate keeps its tokens table on PostgreSQL; SQLite has no schemas.
 PRIVATE_SCHEMA = "private"
+
+#: Execution option: this connection's SQLite transactions begin IMMEDIATE.
+_IMMEDIATE = "fleetlog_begin_immediate"
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -73,6 +80,19 @@ def backend_of(engine: sa.Engine | sa.Connection) -> Backend:
 def masked_url(engine: sa.Engine) -> str:
     """The engine's URL with the password hidden, fit for logs and status output."""
     return engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """``engine.begin()`` for a transaction that reads and then writes.
+
+    On SQLite it begins IMMEDIATE: it takes the write lock first, waiting up to the busy
+    timeout while another connection (or process) writes. A plain deferred transaction that
+    read first could not wait there: SQLite fails its first write at once with "database is
+    locked" when another connection wrote meanwhile. PostgreSQL needs nothing of the kind.
+    """
+    with engine.execution_options(**{_IMMEDIATE: True}).begin() as conn:
+        yield conn
 
 
 def make_engine(url: str, *, pool_size: int = 10, timeout_s: float = 60.0) -> sa.Engine:
@@ -130,6 +150,7 @@ def _make_sqlite_engine(url: URL, *, pool_size: int, timeout_s: float) -> sa.Eng
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine.execution_options(schema_translate_map={PRIVATE_SCHEMA: None})
