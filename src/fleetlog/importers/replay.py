@@ -59,8 +59,8 @@ class ImportLogbook(CarLogbook):
         super().__init__(engine, car_id, places=places, costs=costs)
         self.conn: sa.Connection | None = None
 
-    def apply(self, effects: Sequence[fx.Effect]) -> None:
-        todo = [e for e in effects if isinstance(e, DB_EFFECTS)]
+    def apply_steps(self, steps: Sequence[Sequence[fx.Effect]]) -> None:
+        todo = [e for effects in steps for e in effects if isinstance(e, DB_EFFECTS)]
         conn = self.conn
         if not todo or conn is None:
             return  # dry: the machine's state is being rebuilt, the rows are stored already

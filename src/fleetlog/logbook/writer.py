@@ -4,6 +4,8 @@ One :class:`CarLogbook` per car. :meth:`CarLogbook.apply` takes the effects of o
 machine step and writes all of them in **one transaction**: a step is stored whole
 or not at all, so a crash never leaves half a step behind, and what is in the
 database is exactly what the next boot resumes from (``logbook.resume``).
+:meth:`CarLogbook.apply_steps` does the same for several steps in order (the
+executor's group commit).
 
 The machine names rows by *ref*; this module maps refs to database ids. The map
 changes only after a commit, so a failed transaction leaves it as it was and the
@@ -41,6 +43,7 @@ from fleetlog.logs import log_event
 from fleetlog.model.observation import VehicleState
 from fleetlog.places.lookup import Place
 from fleetlog.store import tables as t
+from fleetlog.store.engine import write_transaction
 from fleetlog.vehicle import effects as fx
 from fleetlog.vehicle.settings import CarSettings
 
@@ -243,7 +246,7 @@ def _car_settings(row: sa.RowMapping) -> CarSettings:
 def register_car(engine: sa.Engine, identity: CarIdentity, now: datetime) -> RegisteredCar:
     """Insert or update the car's ``cars`` row (and its ``car_settings``), by VIN or id."""
     stamp = db_time(now).replace(microsecond=0)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         row = (
             conn.execute(
                 sa.select(t.cars).where(
@@ -371,13 +374,27 @@ class CarLogbook:
 
     def apply(self, effects: Sequence[fx.Effect]) -> None:
         """Write the database effects of one step in one transaction (others are ignored)."""
-        todo = [e for e in effects if isinstance(e, DB_EFFECTS)]
+        self.apply_steps([effects])
+
+    def apply_steps(self, steps: Sequence[Sequence[fx.Effect]]) -> None:
+        """Write the database effects of several steps, in order, in one transaction.
+
+        All of them or none: the refs change only once the transaction is committed.
+        """
+        todo = [e for effects in steps for e in effects if isinstance(e, DB_EFFECTS)]
         if not todo:
             return
         refs = self.refs.copy()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
+            run = _PositionRun(conn, self.car_id)
             for effect in todo:
+                if isinstance(effect, fx.InsertPosition) and run.add(refs, effect):
+                    continue
+                run.flush()
                 self._apply(conn, refs, effect)
+                if isinstance(effect, fx.InsertPosition | fx.OpenChargingProcess):
+                    run.forget()  # a position went in the careful way: look again
+            run.flush()
         self.refs = refs  # only once committed
 
     # --- one effect -------------------------------------------------------------------
@@ -396,10 +413,7 @@ class CarLogbook:
                     .returning(t.drives.c.id)
                 ).scalar_one()
             case fx.CloseDrive(ref=ref):
-                drive_id = refs.drives.pop(ref, None)
-                if drive_id is None:
-                    self._unknown("drive", ref, "close skipped")
-                else:
+                if (drive_id := self._closing(refs.drives, ref, "drive")) is not None:
                     close_drive(conn, self.car_id, drive_id, self.places)
             case fx.DropDrive(ref=ref):
                 drive_id = refs.drives.pop(ref, None)
@@ -414,10 +428,7 @@ class CarLogbook:
                 else:
                     insert_sample(conn, process_id, sample)
             case fx.CloseChargingProcess(ref=ref, end_date=end):
-                process_id = refs.charges.pop(ref, None)
-                if process_id is None:
-                    self._unknown("charging process", ref, "close skipped")
-                else:
+                if (process_id := self._closing(refs.charges, ref, "charging process")) is not None:
                     close_charge(conn, self.car_id, process_id, end, self.costs)
                     recalculate_efficiency(conn, self.car_id)
             case fx.StartState(ref=ref, status=status, start=start):
@@ -442,10 +453,7 @@ class CarLogbook:
                     .returning(t.updates.c.id)
                 ).scalar_one()
             case fx.CloseUpdate(ref=ref, end_date=end, version=version):
-                update_id = refs.updates.pop(ref, None)
-                if update_id is None:
-                    self._unknown("update", ref, "close skipped")
-                else:
+                if (update_id := self._closing(refs.updates, ref, "update")) is not None:
                     conn.execute(
                         sa.update(t.updates)
                         .where(t.updates.c.id == update_id)
@@ -496,6 +504,13 @@ class CarLogbook:
             .returning(t.charging_processes.c.id)
         ).scalar_one()
 
+    def _closing(self, ids: dict[int, int], ref: int, kind: str) -> int | None:
+        """The id of the row `ref` names, forgotten as it closes; None (logged) when unknown."""
+        row_id = ids.pop(ref, None)
+        if row_id is None:
+            self._unknown(kind, ref, "close skipped")
+        return row_id
+
     def _unknown(self, kind: str, ref: int, what: str) -> None:
         log_event(
             log, logging.WARNING, f"unknown {kind} ref", car_id=self.car_id, ref=ref, what=what
@@ -507,6 +522,72 @@ class CarLogbook:
 
 #: How far a position is moved to keep one position per car and instant.
 POSITION_TICK = timedelta(milliseconds=1)
+
+# Statements built once: building and cache-keying an ``insert().values(row)`` per row cost
+# more than the database's own work (bench/ingest.py). Parameters are bound at execution.
+# `car_id + 0`: keep the planners (SQLite's above all, which weighs both indexes the same)
+# off the car_id index, which visits every position the car ever had; the date index holds
+# only the few rows at that instant, or from `floor` on.
+_p = t.positions
+_ZERO: sa.ColumnElement[int] = sa.literal_column("0", sa.Integer)
+_SAME_INSTANT = (
+    sa.select(_p)
+    .where(_p.c.date == sa.bindparam("date"), _p.c.car_id + _ZERO == sa.bindparam("car_id"))
+    .limit(1)
+)
+_LATEST_FROM = sa.select(sa.func.max(_p.c.date)).where(
+    _p.c.date >= sa.bindparam("floor"), _p.c.car_id + _ZERO == sa.bindparam("car_id")
+)
+_INSERT_POSITION = sa.insert(_p)
+_INSERT_POSITION_ID = sa.insert(_p).returning(_p.c.id)
+_INSERT_SAMPLE = sa.insert(t.charges)
+
+
+class _PositionRun:
+    """Positions later than any the car has stored, written together as one executemany.
+
+    Such a position cannot meet a stored one at its instant, so it needs none of
+    :func:`insert_position`'s care and no id back; in a burst of steps nearly every position
+    is one. ``latest`` is an instant no stored position of the car is after (None: not known
+    yet, the database is asked, from the position's own instant on, which an index on
+    ``date`` answers at once). Anything else goes the careful way, after :meth:`flush`.
+    """
+
+    __slots__ = ("car_id", "conn", "latest", "rows")
+
+    def __init__(self, conn: sa.Connection, car_id: int) -> None:
+        self.conn = conn
+        self.car_id = car_id
+        self.latest: datetime | None = None
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, refs: Refs, e: fx.InsertPosition) -> bool:
+        """Take the position if it is later than the car's latest; False: not taken."""
+        drive_id = refs.drives.get(e.drive_ref) if e.drive_ref is not None else None
+        if e.drive_ref is not None and drive_id is None:
+            return False  # the careful way says so in the log
+        row = position_row(e.position, self.car_id, drive_id)
+        at: datetime = row["date"]
+        if self.latest is None:
+            found = self.conn.execute(_LATEST_FROM, {"car_id": self.car_id, "floor": at})
+            stored: datetime | None = found.scalar()
+            if stored is not None:  # the car has a position at or after `at`
+                self.latest = stored
+                return False
+        elif at <= self.latest:
+            return False
+        self.rows.append(row)
+        self.latest = at
+        return True
+
+    def forget(self) -> None:
+        """A position was written some other way: ask again before taking the next."""
+        self.latest = None
+
+    def flush(self) -> None:
+        if self.rows:
+            self.conn.execute(_INSERT_POSITION, self.rows)
+            self.rows = []
 
 
 def insert_position(conn: sa.Connection, car_id: int, p: Position, drive_id: int | None) -> int:
@@ -521,20 +602,10 @@ def insert_position(conn: sa.Connection, car_id: int, p: Position, drive_id: int
     while True:
         row = position_row(p, car_id, drive_id)
         same = (
-            conn.execute(
-                sa.select(t.positions)
-                .where(t.positions.c.car_id == car_id, t.positions.c.date == row["date"])
-                .limit(1)
-            )
-            .mappings()
-            .first()
+            conn.execute(_SAME_INSTANT, {"car_id": car_id, "date": row["date"]}).mappings().first()
         )
         if same is None:
-            return int(
-                conn.execute(
-                    sa.insert(t.positions).values(row).returning(t.positions.c.id)
-                ).scalar_one()
-            )
+            return int(conn.execute(_INSERT_POSITION_ID, row).scalar_one())
         if _same_look(position_from_row(same), p):
             if drive_id is not None and same["drive_id"] is None:
                 # the look belongs to the drive (it is where it began or ended)
@@ -668,7 +739,7 @@ def insert_sample(conn: sa.Connection, process_id: int, sample: ChargeSample) ->
             )
             return
         sample = replace(sample, ideal_battery_range_km=sample.rated_battery_range_km)
-    conn.execute(sa.insert(t.charges).values(sample_row(sample, process_id)))
+    conn.execute(_INSERT_SAMPLE, sample_row(sample, process_id))
 
 
 def charge_samples(conn: sa.Connection, process_id: int) -> list[ChargeSample]:

@@ -2,9 +2,13 @@
 
 The loop: take the next event (mailbox first, then whatever fetch or timer is
 due), feed it to :func:`step`, let the executor carry out the effects, wait for
-the next thing. Each event is handled in isolation: an exception while handling
-one is logged with the car and the event and the worker goes on (with a fetch
-scheduled, so it never stalls). Nothing here can reach another car.
+the next thing. While events wait in the mailbox (a burst, a backlog after a
+reconnect) their rows are committed together (the executor's group commit);
+before the worker waits, everything it handled is committed.
+
+Each event is handled in isolation: an exception while handling one is logged
+with the car and the event and the worker goes on (with a fetch scheduled, so it
+never stalls). Nothing here can reach another car.
 """
 
 from __future__ import annotations
@@ -83,8 +87,11 @@ class CarWorker:
             self.handle(Boot())
             while True:
                 event = self.mailbox.get()
-                if event is None:
-                    event = await self._next_due()
+                if event is not None:
+                    self.handle(event, hold=True)
+                    continue
+                self.executor.flush()
+                event = await self._next_due()
                 if event is not None:
                     self.handle(event)
         finally:
@@ -122,8 +129,11 @@ class CarWorker:
             self._failed("fetch crashed", exc, kind=what.value)
             return None
 
-    def handle(self, event: Event) -> None:
-        """Feed one event to the machine and carry out what it asks, in isolation."""
+    def handle(self, event: Event, *, hold: bool = False) -> None:
+        """Feed one event to the machine and carry out what it asks, in isolation.
+
+        `hold`: its rows may be committed with the next events' (:meth:`Executor.execute`).
+        """
         now = self.pacer.now()
         try:
             new, effects = step(self.state, event, now)
@@ -133,7 +143,7 @@ class CarWorker:
         self.state = new
         self.events_handled += 1
         try:
-            self.executor.execute(effects)
+            self.executor.execute(effects, hold=hold)
             if isinstance(event, FetchedFull):
                 self._note_identity(now)
         except Exception as exc:
