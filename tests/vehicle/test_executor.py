@@ -1,17 +1,27 @@
-"""The executor's group commit, on SQLite and PostgreSQL: held steps go in together, in order."""
+"""The executor's group commit, on SQLite and PostgreSQL: held steps go in together, in order;
+the worker holds the steps of a burst in its mailbox and commits them before it waits."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from fleetlog.clock import ManualClock
 from fleetlog.logbook.records import Position
 from fleetlog.logbook.writer import CarIdentity, CarLogbook, register_car
+from fleetlog.model.observation import Connectivity, Observation, Source, VehicleState
 from fleetlog.store import tables as t
 from fleetlog.vehicle import effects as fx
+from fleetlog.vehicle.events import Event, FetchedFull, FetchKind, Observed, StreamConnected
 from fleetlog.vehicle.executor import MAX_REFUSALS, Executor
+from fleetlog.vehicle.machine import CarState
+from fleetlog.vehicle.pacing import VirtualPacer, cancel_and_wait
+from fleetlog.vehicle.settings import CarSettings, Feed, Timing
+from fleetlog.vehicle.worker import CarWorker
 
 T0 = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)
 VIN = "5YJ3E7EB0KF000001"
@@ -111,3 +121,69 @@ def test_a_later_step_may_reuse_an_instant_of_a_held_step(
     assert ex.flush()
     (drive_id,) = ex.logbook.refs.drives.values()
     assert _position_drives(migrated_engine) == [(3, None), (5, drive_id), (6, drive_id)]
+
+
+# --- the worker: a burst in the mailbox is one commit, and all of it before the worker waits
+
+
+def _observation(second: int, shift: str, **full: object) -> Observation:
+    state = VehicleState(
+        latitude=48.1 + second / 1000,
+        longitude=11.5,
+        odometer_km=1000.0 + second / 10,
+        speed_kmh=50.0,
+        shift_state=shift,
+        **full,  # type: ignore[arg-type]
+    )
+    return Observation(VIN, T0 + timedelta(seconds=second), Source.TELEMETRY, state)
+
+
+class _Fetcher:
+    """The first fetch finds the car driving, while the feed fills the mailbox meanwhile."""
+
+    def __init__(self, burst: int) -> None:
+        self.burst = burst
+        self.worker: CarWorker | None = None
+        self.calls = 0
+
+    async def fetch(self, kind: FetchKind) -> Event:
+        assert self.worker is not None
+        self.calls += 1
+        for second in range(1, self.burst + 1):
+            self.worker.mailbox.put(Observed(_observation(second, "D")))
+        full = _observation(0, "D", connectivity=Connectivity.ONLINE, ideal_range_km=300.0)
+        return FetchedFull(replace(full, source=Source.REST))
+
+
+async def test_the_worker_commits_a_burst_once_and_before_it_waits(
+    migrated_engine: sa.Engine,
+) -> None:
+    ex = _executor(migrated_engine)
+    commits: list[int] = []
+
+    @sa.event.listens_for(migrated_engine, "commit")
+    def _count(conn: sa.Connection) -> None:
+        commits.append(_count_positions(conn))
+
+    clock = ManualClock(T0)
+    pacer = VirtualPacer(clock, end=T0)
+    fetcher = _Fetcher(burst=5)
+    worker = CarWorker(
+        state=CarState(VIN, settings=CarSettings(), timing=Timing(), feed=Feed.TELEMETRY),
+        executor=ex,
+        fetcher=fetcher,  # type: ignore[arg-type]
+        pacer=pacer,
+    )
+    fetcher.worker = worker
+    worker.mailbox.put(StreamConnected())
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(pacer.finished.wait(), 30)
+    await cancel_and_wait(task)
+    assert fetcher.calls == 1 and worker.errors == 0
+    # the fetch's step (the drive opens at its first position), then the burst in one go
+    assert commits == [1, 6]
+    assert ex.unsaved == []
+
+
+def _count_positions(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(t.positions)).scalar_one())
