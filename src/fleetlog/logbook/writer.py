@@ -132,15 +132,20 @@ _SAMPLE_SMALLINTS = frozenset(
 )
 
 
+#: The rows' columns, looked up once (``dataclasses.fields`` per row was a measurable cost).
+_POSITION_COLUMNS = tuple(f.name for f in fields(Position))
+_SAMPLE_COLUMNS = tuple(f.name for f in fields(ChargeSample))
+
+
 def position_row(p: Position, car_id: int, drive_id: int | None) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for f in fields(Position):
-        value = getattr(p, f.name)
-        if f.name == "date":
+    for name in _POSITION_COLUMNS:
+        value = getattr(p, name)
+        if name == "date":
             value = db_time(value)
-        elif f.name in _POSITION_SMALLINTS:
+        elif name in _POSITION_SMALLINTS:
             value = _small(value)
-        row[f.name] = value
+        row[name] = value
     row["car_id"] = car_id
     row["drive_id"] = drive_id
     return row
@@ -148,38 +153,38 @@ def position_row(p: Position, car_id: int, drive_id: int | None) -> dict[str, An
 
 def position_from_row(row: sa.RowMapping) -> Position:
     values: dict[str, Any] = {}
-    for f in fields(Position):
-        value = row[f.name]
-        if f.name == "date":
+    for name in _POSITION_COLUMNS:
+        value = row[name]
+        if name == "date":
             value = utc(value)
         elif isinstance(value, Decimal):
             value = float(value)
-        values[f.name] = value
+        values[name] = value
     return Position(**values)
 
 
 def sample_row(s: ChargeSample, process_id: int) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for f in fields(ChargeSample):
-        value = getattr(s, f.name)
-        if f.name == "date":
+    for name in _SAMPLE_COLUMNS:
+        value = getattr(s, name)
+        if name == "date":
             value = db_time(value)
-        elif f.name in _SAMPLE_SMALLINTS:
+        elif name in _SAMPLE_SMALLINTS:
             value = _small(value)
-        row[f.name] = value
+        row[name] = value
     row["charging_process_id"] = process_id
     return row
 
 
 def sample_from_row(row: sa.RowMapping) -> ChargeSample:
     values: dict[str, Any] = {}
-    for f in fields(ChargeSample):
-        value = row[f.name]
-        if f.name == "date":
+    for name in _SAMPLE_COLUMNS:
+        value = row[name]
+        if name == "date":
             value = utc(value)
         elif isinstance(value, Decimal):
             value = float(value)
-        values[f.name] = value
+        values[name] = value
     return ChargeSample(**values)
 
 
