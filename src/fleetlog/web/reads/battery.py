@@ -73,6 +73,10 @@ def battery_health(conn: sa.Connection, window: Window, preferred: str) -> dict[
 def charge_levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
     """State of charge at the start and end of every drive and charge, in time order."""
     summaries.refresh_if_behind(conn)
+    return _levels(conn, window)
+
+
+def _levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
     cp = t.charging_processes.c
     d = t.drives.c
     out: list[dict[str, Any]] = []
@@ -129,7 +133,7 @@ def charge_level_chart(
         ).scalar_one()
     )
     if 2 * n <= max_points:
-        return {"points": charge_levels(conn, window)}
+        return {"points": _levels(conn, window)}
     span = localtime_span(conn, window)
     if span is None:
         return {"points": []}

@@ -14,8 +14,9 @@ from fleetlog.web.window import Window
 
 PERIODS = ("day", "week", "month", "year")
 PAGE_ROWS = 100  # periods per page of the HTML table
-#: Periods whose key is a prefix of the local day ('2024-05', '2024'): grouped in SQL.
-SQL_PERIODS = {"month": 7, "year": 4}
+#: Periods whose key is a prefix of the local day ('2024-05-17', '2024-05', '2024'): grouped
+#: in SQL, the key taken as the database spells it.
+SQL_PERIODS = {"day": 10, "month": 7, "year": 4}
 
 
 def period_key(utc_naive: datetime, period: str, tz: ZoneInfo) -> str:
@@ -105,7 +106,7 @@ def statistics(
 
     def key_of(col: Any) -> sa.ColumnElement[str]:
         day = localtime.local_day(col, window.tz, *span, dialect)
-        if period in SQL_PERIODS:
+        if period in SQL_PERIODS and period != "day":
             return sa.func.substr(day, 1, SQL_PERIODS[period]).label("day")
         return day.label("day")
 
