@@ -8,6 +8,7 @@ after an import into a fresh database.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,3 +234,29 @@ def test_an_imported_logbook_is_summarized_on_first_read(
 def test_only_kept_columns_can_be_read() -> None:
     with pytest.raises(ValueError, match="not 'odometer'"):
         summaries.checked("start", "odometer")
+
+
+def test_a_locked_database_leaves_the_page_right_and_unsummarized(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{path}", timeout_s=0.2)
+    try:
+        upgrade(engine)
+        seed(engine, cars=1, days=6, seed=3, end=END)
+        window = Window(1, None, None, ZoneInfo("Europe/Berlin"))
+        locker = sqlite3.connect(path, isolation_level=None)
+        try:
+            locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+            with engine.connect() as conn:
+                got = _pages(conn, window)
+                expected = _reference(conn, window)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert _kept(engine) == 0
+        got.pop("chart"), expected.pop("chart")
+        same(expected, got)
+        with engine.connect() as conn:
+            battery.charge_levels(conn, window)  # the lock is gone: this read fills them
+        assert _kept(engine) == _closed(engine) > 10
+    finally:
+        engine.dispose()

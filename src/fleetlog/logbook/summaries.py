@@ -146,13 +146,14 @@ def behind(conn: sa.Connection) -> bool:
 def refresh_if_behind(conn: sa.Connection) -> None:
     """Before a page reads summaries: :func:`refresh` in a transaction of its own when
     :func:`behind`. Never fails the page: the reads are right without the rows (see
-    :func:`checked`), so a lock or a concurrent refresh only leaves the work for later."""
+    :func:`checked`), so a lock, a concurrent refresh or a full pool only leaves the work for
+    later."""
     if isinstance(conn.engine.pool, StaticPool) or not behind(conn):
         return  # StaticPool: one shared connection (in-memory SQLite), no transaction of its own
     try:
         with conn.engine.begin() as own:
             written = refresh(own)
-    except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
+    except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.TimeoutError) as exc:
         log_event(log, logging.INFO, "drive summaries not refreshed", error=type(exc).__name__)
         return
     log_event(log, logging.INFO, "drive summaries refreshed", written=written)
