@@ -16,8 +16,9 @@ are written
 * by the logbook when it closes a drive (:func:`drive_closed`, in the same transaction);
 * lazily for everything else — imports, an adopted TeslaMate database, drives edited or
   deleted behind fleetlog's back: a page first compares two counts (closed drives,
-  summaries) and, when they differ, :func:`refresh` writes the missing rows and drops the
-  stale and orphaned ones in a short transaction of its own (:func:`refresh_if_behind`).
+  summaries; at most once a minute per process while they agree) and, when they differ,
+  :func:`refresh` writes the missing rows and drops the stale and orphaned ones in a short
+  transaction of its own (:func:`refresh_if_behind`).
 
 Deleted drives take their summary with them (``ON DELETE CASCADE``). A position edited in
 place keeps its id, so that is the one change a row does not notice; the logbook edits a
@@ -27,6 +28,8 @@ position only while its drive is still open, before any summary exists.
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -143,17 +146,32 @@ def behind(conn: sa.Connection) -> bool:
     return bool(a != b)
 
 
+#: After finding the summaries complete, a process does not count again for this long: the
+#: logbook writes a closed drive's row itself, so only imports and outside edits are left to
+#: the refresh, and until it runs the reads look those drives' positions up (still right).
+CHECK_EVERY_S = 60.0
+_complete_at: weakref.WeakKeyDictionary[sa.Engine, float] = weakref.WeakKeyDictionary()
+
+
 def refresh_if_behind(conn: sa.Connection) -> None:
     """Before a page reads summaries: :func:`refresh` in a transaction of its own when
-    :func:`behind`. Never fails the page: the reads are right without the rows (see
-    :func:`checked`), so a lock, a concurrent refresh or a full pool only leaves the work for
-    later."""
-    if isinstance(conn.engine.pool, StaticPool) or not behind(conn):
-        return  # StaticPool: one shared connection (in-memory SQLite), no transaction of its own
+    :func:`behind` (counted at most every :data:`CHECK_EVERY_S` once complete). Never fails
+    the page: the reads are right without the rows (see :func:`checked`), so a lock, a
+    concurrent refresh or a full pool only leaves the work for later."""
+    engine = conn.engine
+    if isinstance(engine.pool, StaticPool):
+        return  # one shared connection (in-memory SQLite): no transaction of its own
+    last = _complete_at.get(engine)
+    if last is not None and time.monotonic() - last < CHECK_EVERY_S:
+        return
+    if not behind(conn):
+        _complete_at[engine] = time.monotonic()
+        return
     try:
-        with conn.engine.begin() as own:
+        with engine.begin() as own:
             written = refresh(own)
     except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.TimeoutError) as exc:
         log_event(log, logging.INFO, "drive summaries not refreshed", error=type(exc).__name__)
         return
     log_event(log, logging.INFO, "drive summaries refreshed", written=written)
+    _complete_at[engine] = time.monotonic()
