@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from fleetlog.store import tables as t
-from fleetlog.web.reads import as_float
+from fleetlog.web.reads import as_float, place_label
 from fleetlog.web.reads.drives import drive_energy
 from fleetlog.web.reads.idle import MIN_IDLE
 from fleetlog.web.reads.statistics import PERIODS, period_key
@@ -457,3 +457,85 @@ def efficiency_reference(conn: sa.Connection, window: Window, preferred: str) ->
         "by_temperature": binned(by_temp, TEMP_BIN_C),
         "by_speed": binned(by_speed, SPEED_BIN_KMH),
     }
+
+
+def charge_levels_reference(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
+    """State of charge at the start and end of every closed drive and charge, from the
+    charges' columns and the drives' positions (looked up by primary key)."""
+    cp = t.charging_processes.c
+    d = t.drives.c
+    sp = t.positions.alias("sp")
+    ep = t.positions.alias("ep")
+    out: list[dict[str, Any]] = []
+    for r in conn.execute(
+        sa.select(cp.start_date, cp.end_date, cp.start_battery_level, cp.end_battery_level).where(
+            *window.where(t.charging_processes), cp.end_date.is_not(None)
+        )
+    ):
+        out.append({"date": r.start_date, "battery_level": r.start_battery_level})
+        out.append({"date": r.end_date, "battery_level": r.end_battery_level})
+    for r in conn.execute(
+        sa.select(d.start_date, d.end_date, sp.c.battery_level, ep.c.battery_level.label("el"))
+        .outerjoin(sp, sp.c.id == d.start_position_id)
+        .outerjoin(ep, ep.c.id == d.end_position_id)
+        .where(*window.where(t.drives), d.end_date.is_not(None))
+    ):
+        out.append({"date": r.start_date, "battery_level": r.battery_level})
+        out.append({"date": r.end_date, "battery_level": r.el})
+    out = [p for p in out if p["battery_level"] is not None]
+    out.sort(key=lambda p: p["date"])
+    return out
+
+
+def route_points_reference(
+    conn: sa.Connection, window: Window, *, limit: int = 5000
+) -> list[list[float]]:
+    """Start and end positions of the newest drives (open ones too), `limit` at most."""
+    d = t.drives.c
+    p = t.positions.c
+    out: list[list[float]] = []
+    for start_id, end_id in conn.execute(
+        sa.select(d.start_position_id, d.end_position_id)
+        .where(*window.where(t.drives))
+        .order_by(d.start_date.desc(), d.id.desc())
+        .limit(max(1, limit // 2))
+    ):
+        for pid in (start_id, end_id):
+            row = conn.execute(sa.select(p.latitude, p.longitude).where(p.id == pid)).first()
+            if row is not None:
+                out.append([float(row.latitude), float(row.longitude)])
+    return out[:limit]
+
+
+def visited_reference(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
+    """Closed drives per end address (and geofence name): visits and last visit."""
+    d = t.drives.c
+    a = t.addresses.c
+    g = t.geofences.c
+    places: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in conn.execute(
+        sa.select(
+            a.id, a.name, a.road, a.city, a.country, a.latitude, a.longitude, g.name, d.end_date
+        )
+        .select_from(t.drives)
+        .join(t.addresses, a.id == d.end_address_id)
+        .outerjoin(t.geofences, g.id == d.end_geofence_id)
+        .where(*window.where(t.drives), d.end_date.is_not(None))
+    ):
+        key = tuple(r)[:-1]
+        acc = places.setdefault(key, {"visits": 0, "last": r.end_date})
+        acc["visits"] += 1
+        acc["last"] = max(acc["last"], r.end_date)
+    return [
+        {
+            "address_id": key[0],
+            "place": place_label(key[7], key[1], key[2], key[3]),
+            "city": key[3],
+            "country": key[4],
+            "latitude": as_float(key[5]),
+            "longitude": as_float(key[6]),
+            "visits": acc["visits"],
+            "last_visit": acc["last"],
+        }
+        for key, acc in places.items()
+    ]

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from fleetlog.logbook import summaries
 from fleetlog.logbook.aggregates import (
     ChargeAggregates,
     charge_aggregates,
@@ -705,6 +706,7 @@ def close_drive(conn: sa.Connection, car_id: int, drive_id: int, places: Places)
             end_geofence_id=end_place.geofence_id,
         )
     )
+    summaries.drive_closed(conn, drive_id)
     return True
 
 

@@ -136,6 +136,31 @@ telemetry_notices = sa.Table(
     sa.UniqueConstraint("vin", "kind", "name", "at", name="fleetlog_telemetry_notices_key"),
 )
 
+# Drive summaries (revision 0005_drive_summaries): a cache of what the analysis pages read
+# from a closed drive's first and last position. A row is valid while its position ids equal
+# the drive's; see :mod:`fleetlog.logbook.summaries`.
+drive_summaries = sa.Table(
+    "fleetlog_drive_summaries",
+    metadata,
+    sa.Column(
+        "drive_id",
+        sa.Integer,
+        sa.ForeignKey(
+            "drives.id", ondelete="CASCADE", name="fleetlog_drive_summaries_drive_id_fkey"
+        ),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("start_position_id", sa.Integer),
+    sa.Column("end_position_id", sa.Integer),
+    sa.Column("start_battery_level", sa.SmallInteger),
+    sa.Column("end_battery_level", sa.SmallInteger),
+    sa.Column("start_latitude", sa.Numeric(8, 6)),
+    sa.Column("start_longitude", sa.Numeric(9, 6)),
+    sa.Column("end_latitude", sa.Numeric(8, 6)),
+    sa.Column("end_longitude", sa.Numeric(9, 6)),
+)
+
 #: Names (without schema) of the TeslaMate tables, in creation order.
 TESLAMATE_TABLE_NAMES: tuple[str, ...] = TESLAMATE_TABLES
 #: Names of fleetlog's own tables.

@@ -3,7 +3,8 @@
 Capacity is estimated per completed charge from its end: rated range × the car's efficiency
 (kWh per km of range) ÷ the end state of charge. Charges that end below 30 % say little about
 the whole pack and are left out. No positions are scanned: the charge's own columns and its
-position (by primary key, for the odometer) are enough.
+position (by primary key, for the odometer) are enough. A drive's state of charge at start
+and end comes from its summary (:mod:`fleetlog.logbook.summaries`), not from its positions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fleetlog.logbook import summaries
 from fleetlog.store import tables as t
 from fleetlog.web.reads import as_float
 from fleetlog.web.window import Window
@@ -70,10 +72,13 @@ def battery_health(conn: sa.Connection, window: Window, preferred: str) -> dict[
 
 def charge_levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
     """State of charge at the start and end of every drive and charge, in time order."""
+    summaries.refresh_if_behind(conn)
+    return _levels(conn, window)
+
+
+def _levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
     cp = t.charging_processes.c
     d = t.drives.c
-    sp = t.positions.alias("sp")
-    ep = t.positions.alias("ep")
     out: list[dict[str, Any]] = []
     for r in conn.execute(
         sa.select(cp.start_date, cp.end_date, cp.start_battery_level, cp.end_battery_level).where(
@@ -86,11 +91,10 @@ def charge_levels(conn: sa.Connection, window: Window) -> list[dict[str, Any]]:
         sa.select(
             d.start_date,
             d.end_date,
-            sp.c.battery_level.label("start_level"),
-            ep.c.battery_level.label("end_level"),
+            summaries.checked("start", "battery_level").label("start_level"),
+            summaries.checked("end", "battery_level").label("end_level"),
         )
-        .outerjoin(sp, sp.c.id == d.start_position_id)
-        .outerjoin(ep, ep.c.id == d.end_position_id)
+        .select_from(summaries.joined())
         .where(*window.where(t.drives), d.end_date.is_not(None))
     ):
         out.append({"date": r.start_date, "battery_level": r.start_level})
@@ -115,6 +119,7 @@ def charge_level_chart(
     """The charge-level history for the chart: every point (as :func:`charge_levels`) when
     there are at most `max_points`, else the lowest and highest level per time bucket,
     computed by the database (``{"points": [...]}`` or ``{"buckets": [...]}``)."""
+    summaries.refresh_if_behind(conn)
     cp = t.charging_processes.c
     d = t.drives.c
     n = (
@@ -128,27 +133,27 @@ def charge_level_chart(
         ).scalar_one()
     )
     if 2 * n <= max_points:
-        return {"points": charge_levels(conn, window)}
+        return {"points": _levels(conn, window)}
     span = localtime_span(conn, window)
     if span is None:
         return {"points": []}
     lo, hi = span
     width = max(3600.0, ((hi - lo).total_seconds() + 1) / (max_points // 2))
     dialect = conn.dialect.name
-    sp = t.positions.alias("sp")
-    ep = t.positions.alias("ep")
     drive_cond = [*window.where(t.drives), d.end_date.is_not(None)]
     charge_cond = [*window.where(t.charging_processes), cp.end_date.is_not(None)]
+    start_level = summaries.checked("start", "battery_level")
+    end_level = summaries.checked("end", "battery_level")
     levels = sa.union_all(
         sa.select(cp.start_date.label("at"), cp.start_battery_level.label("level")).where(
             *charge_cond
         ),
         sa.select(cp.end_date.label("at"), cp.end_battery_level.label("level")).where(*charge_cond),
-        sa.select(d.start_date.label("at"), sp.c.battery_level.label("level"))
-        .join(sp, sp.c.id == d.start_position_id)
+        sa.select(d.start_date.label("at"), start_level.label("level"))
+        .select_from(summaries.joined())
         .where(*drive_cond),
-        sa.select(d.end_date.label("at"), ep.c.battery_level.label("level"))
-        .join(ep, ep.c.id == d.end_position_id)
+        sa.select(d.end_date.label("at"), end_level.label("level"))
+        .select_from(summaries.joined())
         .where(*drive_cond),
     ).subquery("levels")
     lo_epoch = lo.replace(tzinfo=UTC).timestamp()

@@ -69,33 +69,45 @@ def efficiency(
         .subquery("net")
     )
     n = base.c
-    net_energy, net_distance, count = conn.execute(
-        sa.select(sa.func.sum(n.energy), sa.func.sum(n.distance), sa.func.count())
-    ).one()
-    net_energy = float(net_energy or 0.0)
-    net_distance = float(net_distance or 0.0)
+    # One pass: energy and distance per (temperature, speed) cell; the totals and both
+    # binnings are sums of cells (a NULL key is its own cell and only counts in the totals).
+    tkey = _bin(n.temp, TEMP_BIN_C).label("tkey")
+    skey = _bin(n.speed, SPEED_BIN_KMH).label("skey")
+    cells = conn.execute(
+        sa.select(
+            tkey,
+            skey,
+            sa.func.sum(n.energy).label("energy"),
+            sa.func.sum(n.distance).label("distance"),
+            sa.func.count().label("n"),
+        ).group_by(tkey, skey)
+    ).all()
+    net_energy = float(sum(float(c.energy or 0.0) for c in cells))
+    net_distance = float(sum(float(c.distance or 0.0) for c in cells))
+    count = sum(int(c.n) for c in cells)
 
-    def binned(value: Any, width: int) -> list[dict[str, Any]]:
-        key = _bin(value, width).label("key")
-        rows = conn.execute(
-            sa.select(key, sa.func.sum(n.energy), sa.func.sum(n.distance))
-            .where(value.is_not(None))
-            .group_by(key)
-            .order_by(key)
-        ).all()
+    def binned(key: str, width: int) -> list[dict[str, Any]]:
+        sums: dict[int, list[float]] = {}
+        for c in cells:
+            k = getattr(c, key)
+            if k is None:
+                continue
+            acc = sums.setdefault(int(k), [0.0, 0.0])
+            acc[0] += float(c.energy)
+            acc[1] += float(c.distance)
         return [
             {
-                "from": int(k),
-                "to": int(k) + width,
-                "consumption_wh_per_km": float(e) * 1000 / float(dist) if dist else None,
-                "distance_km": float(dist),
+                "from": k,
+                "to": k + width,
+                "consumption_wh_per_km": e * 1000 / dist if dist else None,
+                "distance_km": dist,
             }
-            for k, e, dist in rows
+            for k, (e, dist) in sorted(sums.items())
         ]
 
     # Each bin sums energy and distance, so its mean is weighted by distance driven.
-    by_temp = binned(n.temp, TEMP_BIN_C)
-    by_speed = binned(n.speed, SPEED_BIN_KMH)
+    by_temp = binned("tkey", TEMP_BIN_C)
+    by_speed = binned("skey", SPEED_BIN_KMH)
     points = sa.select(n.start_date, n.distance, n.energy, n.temp, n.speed)
     if scatter_max is not None and count > scatter_max:
         step = -(-count // scatter_max)

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fleetlog.logbook import summaries
 from fleetlog.store import tables as t
 from fleetlog.web.reads import as_float
 from fleetlog.web.window import Window
@@ -31,33 +32,37 @@ def _periods(conn: sa.Connection, window: Window, ideal: bool) -> list[Any]:
     """Each closed drive or charge paired with the car's next one, where the gap is long.
 
     The pairing (``LEAD`` over the car's events by start) and the length filter run in the
-    database; state of charge from positions is looked up only for the rows that remain.
+    database; a drive's state of charge comes from its summary.
     """
+    summaries.refresh_if_behind(conn)
     d = t.drives.c
     cp = t.charging_processes.c
-    none = sa.null()
     events = sa.union_all(
         sa.select(
             d.car_id,
             d.start_date,
             d.end_date,
-            (d.start_ideal_range_km if ideal else d.start_rated_range_km).label("sr"),
-            (d.end_ideal_range_km if ideal else d.end_rated_range_km).label("er"),
-            d.start_position_id.label("spid"),
-            d.end_position_id.label("epid"),
-            sa.cast(none, sa.Integer).label("sl"),
-            sa.cast(none, sa.Integer).label("el"),
+            sa.cast(d.start_ideal_range_km if ideal else d.start_rated_range_km, sa.Float).label(
+                "sr"
+            ),
+            sa.cast(d.end_ideal_range_km if ideal else d.end_rated_range_km, sa.Float).label("er"),
+            summaries.checked("start", "battery_level").label("sl"),
+            summaries.checked("end", "battery_level").label("el"),
             sa.literal(0).label("kind"),
             d.id,
-        ).where(*window.where(t.drives), d.end_date.is_not(None)),
+        )
+        .select_from(summaries.joined())
+        .where(*window.where(t.drives), d.end_date.is_not(None)),
         sa.select(
             cp.car_id,
             cp.start_date,
             cp.end_date,
-            (cp.start_ideal_range_km if ideal else cp.start_rated_range_km).label("sr"),
-            (cp.end_ideal_range_km if ideal else cp.end_rated_range_km).label("er"),
-            sa.cast(none, sa.Integer).label("spid"),
-            sa.cast(none, sa.Integer).label("epid"),
+            sa.cast(cp.start_ideal_range_km if ideal else cp.start_rated_range_km, sa.Float).label(
+                "sr"
+            ),
+            sa.cast(cp.end_ideal_range_km if ideal else cp.end_rated_range_km, sa.Float).label(
+                "er"
+            ),
             cp.start_battery_level.label("sl"),
             cp.end_battery_level.label("el"),
             sa.literal(1).label("kind"),
@@ -78,14 +83,10 @@ def _periods(conn: sa.Connection, window: Window, ideal: bool) -> list[Any]:
         lead(ev.start_date).label("end"),
         ev.er,
         lead(ev.sr).label("next_sr"),
-        ev.epid,
-        lead(ev.spid).label("next_spid"),
         ev.el,
         lead(ev.sl).label("next_sl"),
     ).subquery("pairs")
     pc = pairs.c
-    ep = t.positions.alias("ep")
-    sp = t.positions.alias("sp")
     slack = MIN_IDLE.total_seconds() - 1  # the exact cut is made in Python below
     rows = conn.execute(
         sa.select(
@@ -94,11 +95,9 @@ def _periods(conn: sa.Connection, window: Window, ideal: bool) -> list[Any]:
             pc.end,
             pc.er,
             pc.next_sr,
-            sa.func.coalesce(pc.el, ep.c.battery_level).label("el"),
-            sa.func.coalesce(pc.next_sl, sp.c.battery_level).label("sl"),
+            pc.el,
+            pc.next_sl.label("sl"),
         )
-        .outerjoin(ep, ep.c.id == pc.epid)
-        .outerjoin(sp, sp.c.id == pc.next_spid)
         .where(pc.end.is_not(None), _seconds(conn.dialect.name, pc.start, pc.end) >= slack)
         .order_by(pc.car_id, pc.start)
     ).all()

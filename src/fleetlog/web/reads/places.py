@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fleetlog.logbook import summaries
 from fleetlog.store import tables as t
 from fleetlog.web.reads import as_float, place_label
 from fleetlog.web.window import Window
@@ -16,6 +17,20 @@ def visited(conn: sa.Connection, window: Window, *, limit: int = 200) -> list[di
     d = t.drives.c
     a = t.addresses.c
     g = t.geofences.c
+    # Count per (address, geofence) id on drives alone first; the few groups are then
+    # labelled (and merged where two fences share a name) with the small tables.
+    per = (
+        sa.select(
+            d.end_address_id,
+            d.end_geofence_id,
+            sa.func.count().label("visits"),
+            sa.func.max(d.end_date).label("last"),
+        )
+        .where(*window.where(t.drives), d.end_date.is_not(None), d.end_address_id.is_not(None))
+        .group_by(d.end_address_id, d.end_geofence_id)
+        .subquery("per")
+    )
+    visits = sa.func.sum(per.c.visits).label("visits")
     rows = conn.execute(
         sa.select(
             a.id,
@@ -26,15 +41,14 @@ def visited(conn: sa.Connection, window: Window, *, limit: int = 200) -> list[di
             a.latitude,
             a.longitude,
             g.name.label("fence"),
-            sa.func.count().label("visits"),
-            sa.func.max(d.end_date).label("last"),
+            visits,
+            sa.func.max(per.c.last).label("last"),
         )
-        .select_from(t.drives)
-        .join(t.addresses, a.id == d.end_address_id)
-        .outerjoin(t.geofences, g.id == d.end_geofence_id)
-        .where(*window.where(t.drives), d.end_date.is_not(None))
+        .select_from(per)
+        .join(t.addresses, a.id == per.c.end_address_id)
+        .outerjoin(t.geofences, g.id == per.c.end_geofence_id)
         .group_by(a.id, a.name, a.road, a.city, a.country, a.latitude, a.longitude, g.name)
-        .order_by(sa.desc("visits"))
+        .order_by(visits.desc())
         .limit(limit)
     )
     return [
@@ -55,26 +69,30 @@ def visited(conn: sa.Connection, window: Window, *, limit: int = 200) -> list[di
 def route_points(conn: sa.Connection, window: Window, *, limit: int = 5000) -> list[list[float]]:
     """Start and end of the newest drives, `limit` points at most, for the map.
 
-    The drives are chosen first (newest, from ``drives`` alone) and only their two positions
-    are looked up by primary key, so the cost follows `limit`, not the history's length.
+    The drives are chosen first (newest, from ``drives`` alone); their ends come from the
+    drives' summaries (:mod:`fleetlog.logbook.summaries`; by primary key where a drive has
+    none yet), so the cost follows `limit`, not the history's length.
     """
+    summaries.refresh_if_behind(conn)
     d = t.drives.c
-    p = t.positions.c
-    newest = (
-        sa.select(d.start_position_id, d.end_position_id)
+    ends = [
+        summaries.checked(end, name).label(f"{end}_{name}")
+        for end in ("start", "end")
+        for name in ("latitude", "longitude")
+    ]
+    rows = conn.execute(
+        sa.select(*ends)
+        .select_from(summaries.joined())
         .where(*window.where(t.drives))
         .order_by(d.start_date.desc(), d.id.desc())
         .limit(max(1, limit // 2))
-        .subquery("newest")
     )
-    ids = sa.union_all(
-        sa.select(newest.c.start_position_id.label("pid")),
-        sa.select(newest.c.end_position_id.label("pid")),
-    ).subquery()
-    rows = conn.execute(
-        sa.select(p.latitude, p.longitude).join(ids, ids.c.pid == p.id).limit(limit)
-    )
-    return [[float(r.latitude), float(r.longitude)] for r in rows]
+    points: list[list[float]] = []
+    for r in rows:
+        for lat, lon in ((r.start_latitude, r.start_longitude), (r.end_latitude, r.end_longitude)):
+            if lat is not None and lon is not None:
+                points.append([float(lat), float(lon)])
+    return points[:limit]
 
 
 def geofences(conn: sa.Connection) -> list[dict[str, Any]]:

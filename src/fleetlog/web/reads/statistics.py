@@ -14,6 +14,9 @@ from fleetlog.web.window import Window
 
 PERIODS = ("day", "week", "month", "year")
 PAGE_ROWS = 100  # periods per page of the HTML table
+#: Periods whose key is a prefix of the local day ('2024-05-17', '2024-05', '2024'): grouped
+#: in SQL, the key taken as the database spells it.
+SQL_PERIODS = {"day": 10, "month": 7, "year": 4}
 
 
 def period_key(utc_naive: datetime, period: str, tz: ZoneInfo) -> str:
@@ -66,8 +69,8 @@ def statistics(
 ) -> list[dict[str, Any]]:
     """One row per period with any drive or charge, newest first.
 
-    The database sums per local day (one row a day reaches Python, not one a drive); the days
-    are then folded into weeks, months or years.
+    The database sums per local day (one row a day reaches Python, not one a drive), or per
+    local month or year directly; days are folded into ISO weeks in Python.
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
@@ -100,7 +103,19 @@ def statistics(
 
     sr = d.start_ideal_range_km if ideal else d.start_rated_range_km
     er = d.end_ideal_range_km if ideal else d.end_rated_range_km
-    day = localtime.local_day(d.start_date, window.tz, *span, dialect).label("day")
+
+    def key_of(col: Any) -> sa.ColumnElement[str]:
+        day = localtime.local_day(col, window.tz, *span, dialect)
+        if period in SQL_PERIODS and period != "day":
+            return sa.func.substr(day, 1, SQL_PERIODS[period]).label("day")
+        return day.label("day")
+
+    def fold(value: Any) -> str:
+        if period in SQL_PERIODS:
+            return str(value)
+        return day_key(localtime.parse_day(value), period)
+
+    day = key_of(d.start_date)
     for r in conn.execute(
         sa.select(
             day,
@@ -115,14 +130,14 @@ def statistics(
         .where(*window.where(t.drives), d.end_date.is_not(None))
         .group_by(day)
     ):
-        acc = row(day_key(localtime.parse_day(r.day), period))
+        acc = row(fold(r.day))
         acc["drives"] += int(r.n)
         acc["distance_km"] += as_float(r.distance) or 0.0
         acc["driving_min"] += int(r.minutes or 0)
         acc["energy_used_kwh"] += as_float(r.energy) or 0.0
         acc["temp_sum"] += as_float(r.temp_sum) or 0.0
         acc["temp_n"] += int(r.temp_n)
-    day = localtime.local_day(cp.start_date, window.tz, *span, dialect).label("day")
+    day = key_of(cp.start_date)
     for r in conn.execute(
         sa.select(
             day,
@@ -133,7 +148,7 @@ def statistics(
         .where(*window.where(t.charging_processes), cp.end_date.is_not(None))
         .group_by(day)
     ):
-        acc = row(day_key(localtime.parse_day(r.day), period))
+        acc = row(fold(r.day))
         acc["charges"] += int(r.n)
         acc["energy_added_kwh"] += as_float(r.added) or 0.0
         acc["cost"] += as_float(r.cost) or 0.0
