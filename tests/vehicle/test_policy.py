@@ -167,3 +167,27 @@ def test_estimated_end_does_not_fall_microseconds_before_the_stopped_look() -> N
     assert end == seen
     # a real estimate well before the look stays where it is
     assert policy.estimated_end(last, seen, 20.0, 60.0) == last + timedelta(minutes=20)
+
+
+def test_paced_idle_looks_thin_out_the_longer_the_car_stands() -> None:
+    paced = Timing(paced=True)
+    minutes = [0, 2, 4, 8, 12, 20, 30, 90]
+    gaps = [
+        policy.idle_poll(paced, streaming=False, idle_for=timedelta(minutes=m)) for m in minutes
+    ]
+    # one a minute while the driver may be back any moment, then a quarter of the idle time,
+    # never more than paced_watch_gap apart
+    assert gaps == [60, 60, 60, 120, 180, 300, 300, 300]
+    assert max(gaps) == paced.paced_watch_gap
+    # a live feed or the free Owner API keeps TeslaMate's even cadence
+    assert policy.idle_poll(paced, streaming=True, idle_for=timedelta(minutes=20)) == 30
+    assert policy.idle_poll(T, streaming=False, idle_for=timedelta(minutes=20)) == 15
+
+
+def test_paced_polling_watches_an_idle_car_at_least_half_an_hour() -> None:
+    paced = Timing(paced=True)
+    assert policy.idle_threshold(CarSettings(), paced, streaming=False) == timedelta(minutes=30)
+    longer = CarSettings(suspend_after_idle_min=45)
+    assert policy.idle_threshold(longer, paced, streaming=False) == timedelta(minutes=45)
+    assert policy.idle_threshold(CarSettings(), paced, streaming=True) == timedelta(minutes=3)
+    assert policy.idle_threshold(CarSettings(), T, streaming=False) == timedelta(minutes=15)

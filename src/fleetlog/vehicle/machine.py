@@ -399,19 +399,25 @@ def _since_parked(s: CarState, at: datetime, *, moved: bool = True) -> datetime 
 def _note_parked(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
     """A parked look: if the odometer moved since the last one, a drive happened between
     two looks (too short to be seen); record it, then remember this look."""
-    p, since, odo = s.parked, _since_parked(s, at), s.snapshot.odometer_km
-    snap = s.snapshot
-    if (
+    p, since = s.parked, _since_parked(s, at)
+    if p is not None and since is not None and _moved_unseen(s, at):
+        s = _record_hop(s, p, since, at, now, fx)
+        s = replace(s, last_used=now)  # a car that has just moved may well move again
+    return _remember_parked(s, at)
+
+
+def _moved_unseen(s: CarState, at: datetime) -> bool:
+    """Does the parked look at `at` find the car elsewhere than the last parked one?"""
+    p, odo = s.parked, s.snapshot.odometer_km
+    return (
         p is not None
-        and since is not None
+        and _since_parked(s, at) is not None
         and p.odometer_km is not None
         and odo is not None
-        and snap.shift_state not in DRIVING_SHIFTS
+        and s.snapshot.shift_state not in DRIVING_SHIFTS
         and s.drive is None
         and odo - p.odometer_km >= policy.HOP_MIN_KM
-    ):
-        s = _record_hop(s, p, since, at, now, fx)
-    return _remember_parked(s, at)
+    )
 
 
 def _record_hop(
@@ -702,8 +708,10 @@ def _start_full(
         if vs.shift_state in DRIVING_SHIFTS:
             s = _go(s, T.SHIFT_DRIVE, now, fx)
             return _driving_full(s, obs, now, fx)
-        s = _insert_position(s, at, obs.state, fx)
-        s = _close_drive(s, at, "parked", fx)
+        # parked when we came back (a crash): it ended after its last position, at its pace
+        end = _drive_end(s, vs, at)
+        s = _insert_position(s, end, obs.state, fx)
+        s = _close_drive(s, end, "parked", fx)
     if s.charge is not None:
         if vs.charging_state in CHARGING_NOW:
             s = _go(s, T.CHARGE_STARTED, now, fx)
@@ -782,7 +790,8 @@ def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
         return s
     if idle_for >= threshold:
         return _suspend(s, T.IDLE, now, fx)
-    _schedule(s, kind, policy.idle_poll(s.timing, streaming=streaming), now, fx, "idle")
+    poll = policy.idle_poll(s.timing, streaming=streaming, idle_for=idle_for)
+    _schedule(s, kind, poll, now, fx, "idle")
     return s
 
 
@@ -805,7 +814,8 @@ def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effec
     )
     streaming = policy.streaming(s.feed, s.stream_up)
     blocker = suspend_blocker(vs, s.settings, streaming=streaming)
-    if busy or (blocker is not None and blocker.resets_idle):
+    moved = _moved_unseen(s, obs.at)  # it drove while we let it sleep: watch it again
+    if busy or moved or (blocker is not None and blocker.resets_idle):
         s = replace(s, last_used=now)
         s = _go(s, T.USAGE, now, fx)
         return _online_full(s, obs, now, fx)
@@ -936,6 +946,8 @@ def _charging_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect
     vs, at = s.snapshot, obs.at
     if vs.charging_state in CHARGING_NOW:
         s = _charge_sample(s, at, fx)
+        if s.parked is not None and s.parked.odometer_km == vs.odometer_km:
+            s = replace(s, still_at=at)  # a drive seen after the charge began after this
         _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "charging")
         return replace(s, last_used=now)
     return _end_charge(s, at, vs.charging_state or "stopped", now, fx, obs)
