@@ -247,6 +247,25 @@ def test_paced_watch_after_parking_thins_out_then_lets_the_car_sleep() -> None:
     assert fetch(out).kind is FetchKind.LIGHT
 
 
+def test_paced_suspended_car_is_watched_for_free_and_seen_falling_asleep() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    suspended, looks, mark = car.now, [], len(car.all)
+    for _ in range(20):  # ten minutes online, then it sleeps
+        assert fetch(out).kind is FetchKind.LIGHT
+        looks.append((fetch(out).at - car.now).total_seconds())
+        out = car.light(ONLINE, after=looks[-1])
+    assert looks == [PACED.asleep] * 20 and car.phase is Phase.SUSPENDED
+    out = car.light(ASLEEP, after=(fetch(out).at - car.now).total_seconds())
+    assert car.phase is Phase.ASLEEP
+    (row,) = of(out, fx.StartState)
+    assert row.start - suspended == timedelta(minutes=10, seconds=30)  # to the half minute
+    # free looks only: nothing keeps the car awake
+    assert {f.kind for f in of(car.all[mark:], fx.ScheduleFetch)} == {FetchKind.LIGHT}
+
+
 def test_paced_watch_starts_again_after_a_drive_between_two_looks() -> None:
     car = _paced_parked_car()
     out = car.all
@@ -264,11 +283,44 @@ def test_a_drive_found_by_the_look_in_suspension_brings_the_watch_back() -> None
     out = car.all
     while car.phase is Phase.ONLINE:
         out = _follow(car, out, odometer_km=1000.0)
-    out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
-    assert fetch(out).kind is FetchKind.FULL  # still online: something keeps it awake
+    suspended = car.now
+    while fetch(out).kind is FetchKind.LIGHT:
+        out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
+    # still online when an idle car would be asleep: something keeps it awake
+    assert car.now - suspended == timedelta(minutes=PACED.paced_sleep_check_min)
     out = car.full(odometer_km=1001.5, latitude=48.2, longitude=11.6)
     assert of(out, fx.CloseDrive)
     assert car.phase is Phase.ONLINE and fetch(out).at == car.at(PACED.paced_online)
+
+
+def test_a_move_found_with_the_driver_still_in_the_car_has_just_ended() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    while fetch(out).kind is FetchKind.LIGHT:
+        out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
+    out = car.full(odometer_km=1002.0, is_user_present=True, shift_state="P")
+    (opened,) = of(out, fx.OpenDrive)
+    (closed,) = of(out, fx.CloseDrive)
+    # not in the middle of the 16-minute gap: 2 km at 40 km/h, ending at this look
+    assert closed.end_date == car.now and opened.start.date == car.now - timedelta(minutes=3)
+
+
+def test_a_car_slow_to_fall_asleep_gets_the_early_look_once_per_suspension() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    paid = []
+    for _ in range(3):
+        looked = car.now
+        while fetch(out).kind is FetchKind.LIGHT:
+            out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
+        paid.append((car.now - looked).total_seconds() / 60)
+        out = car.full(odometer_km=1000.0)  # idle, nothing moved: it is just slow to sleep
+        assert car.phase is Phase.SUSPENDED
+    assert paid == [PACED.paced_sleep_check_min, 21.0, 21.0]  # then TeslaMate's suspend_min
 
 
 def test_a_drive_after_a_charge_is_placed_after_the_last_charging_look() -> None:

@@ -191,3 +191,36 @@ def test_paced_polling_watches_an_idle_car_at_least_half_an_hour() -> None:
     assert policy.idle_threshold(longer, paced, streaming=False) == timedelta(minutes=45)
     assert policy.idle_threshold(CarSettings(), paced, streaming=True) == timedelta(minutes=3)
     assert policy.idle_threshold(CarSettings(), T, streaming=False) == timedelta(minutes=15)
+
+
+def test_a_paced_car_is_first_checked_when_it_should_be_asleep() -> None:
+    paced, c = Timing(paced=True), CarSettings()
+    assert policy.suspend_period(c, paced, streaming=False, first=True) == timedelta(minutes=16)
+    assert policy.suspend_period(c, paced, streaming=False) == timedelta(minutes=21)
+    assert policy.suspend_period(c, T, streaming=False, first=True) == timedelta(minutes=21)
+    assert policy.suspend_period(c, paced, streaming=True, first=True) == timedelta(minutes=10)
+    quick = CarSettings(suspend_min=12)  # TeslaMate's for new cars: shorter already
+    assert policy.suspend_period(quick, paced, streaming=False, first=True) == timedelta(minutes=12)
+
+
+def test_a_paced_suspended_car_is_asked_for_free_every_half_minute() -> None:
+    paced, period = Timing(paced=True), timedelta(minutes=21)
+    gap = [policy.suspended_poll(paced, period, timedelta(minutes=m), feed=Feed.NONE)
+           for m in (0, 10, 20.75, 21, 40)]  # fmt: skip
+    assert gap == [30, 30, 15, 0, 0]  # then the paid look is due
+    # TeslaMate's single look at the end of the period otherwise
+    assert policy.suspended_poll(T, period, timedelta(minutes=5), feed=Feed.NONE) == 16 * 60
+    since = timedelta(minutes=1)
+    assert policy.suspended_poll(paced, period, since, feed=Feed.STREAM) == 20 * 60
+
+
+def test_a_move_found_with_the_driver_still_there_ends_at_the_look() -> None:
+    since, seen = NOW, NOW + timedelta(minutes=20)
+    # 2 km at 40 km/h: 3 minutes; nothing said when: the middle of the gap
+    assert policy.hop_interval(since, seen, 2.0) == (
+        NOW + timedelta(minutes=8.5),
+        NOW + timedelta(minutes=11.5),
+    )
+    # the driver is still at the car: it has just parked
+    assert policy.hop_driver_present(since, seen, 2.0) == (seen - timedelta(minutes=3), seen)
+    assert policy.hop_driver_present(since, NOW + timedelta(minutes=1), 2.0)[0] == since

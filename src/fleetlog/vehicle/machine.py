@@ -428,6 +428,8 @@ def _record_hop(
     gone = s.offline_at
     if gone is not None and since < gone <= at:
         start_at, end_at = policy.hop_before_offline(since, gone, distance)
+    elif s.snapshot.is_user_present:
+        start_at, end_at = policy.hop_driver_present(since, at, distance)
     else:
         start_at, end_at = policy.hop_interval(since, at, distance)
     s, ref = _ref(s)
@@ -798,11 +800,18 @@ def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
 def _suspend(s: CarState, trigger: Trigger, now: datetime, fx: list[Effect]) -> CarState:
     s = _insert_position(s, now, s.snapshot, fx, in_drive=False)
     s = _go(s, trigger, now, fx)
-    period = policy.suspend_period(
-        s.settings, s.timing, streaming=policy.streaming(s.feed, s.stream_up)
-    )
-    _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
+    _schedule(s, FetchKind.LIGHT, _suspended_poll(s, now), now, fx, "suspended")
     return s
+
+
+def _suspended_poll(s: CarState, now: datetime) -> float:
+    """Seconds to the next free look at the suspended car (the paid one waits the period)."""
+    streaming = policy.streaming(s.feed, s.stream_up)
+    # no paid look yet since it was suspended (the one it was suspended on is no later)
+    first = s.since is None or s.last_full_at is None or s.last_full_at <= s.since
+    period = policy.suspend_period(s.settings, s.timing, streaming=streaming, first=first)
+    looked = max((t for t in (s.since, s.last_full_at) if t is not None), default=now)
+    return policy.suspended_poll(s.timing, period, max(now - looked, timedelta(0)), feed=s.feed)
 
 
 def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
@@ -821,8 +830,7 @@ def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effec
         return _online_full(s, obs, now, fx)
     s = _note_parked(s, obs.at, now, fx)
     fx.append(Log("still online, falling asleep again", "debug"))
-    period = policy.suspend_period(s.settings, s.timing, streaming=streaming)
-    _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
+    _schedule(s, FetchKind.LIGHT, _suspended_poll(s, now), now, fx, "suspended")
     return s
 
 
@@ -1066,6 +1074,10 @@ def _connectivity(
             s = _go(s, trigger, now, fx)
             return _start_light(s, c, at, now, fx)
         if phase is P.SUSPENDED:
+            wait = _suspended_poll(s, now)
+            if wait > 0:
+                _schedule(s, FetchKind.LIGHT, wait, now, fx, "suspended")
+                return s
             if policy.look_when_still_online(s.feed, s.last_full_at, now, s.settings):
                 # the car stayed awake all the suspend period (with a silent stream: since
                 # the last paid look); look closer
