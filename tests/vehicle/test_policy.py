@@ -184,9 +184,9 @@ def test_paced_idle_looks_thin_out_the_longer_the_car_stands() -> None:
     assert policy.idle_poll(T, streaming=False, idle_for=timedelta(minutes=20)) == 15
 
 
-def test_paced_polling_watches_an_idle_car_at_least_half_an_hour() -> None:
+def test_paced_polling_watches_an_idle_car_at_least_twenty_minutes() -> None:
     paced = Timing(paced=True)
-    assert policy.idle_threshold(CarSettings(), paced, streaming=False) == timedelta(minutes=30)
+    assert policy.idle_threshold(CarSettings(), paced, streaming=False) == timedelta(minutes=20)
     longer = CarSettings(suspend_after_idle_min=45)
     assert policy.idle_threshold(longer, paced, streaming=False) == timedelta(minutes=45)
     assert policy.idle_threshold(CarSettings(), paced, streaming=True) == timedelta(minutes=3)

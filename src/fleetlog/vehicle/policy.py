@@ -42,7 +42,7 @@ def streaming(feed: Feed, stream_up: bool) -> bool:
 def idle_threshold(settings: CarSettings, timing: Timing, *, streaming: bool) -> timedelta:
     """How long a car must be idle before the machine stops calling ``vehicle_data``.
 
-    Polling a priced API, the car is watched at least ``paced_watch_min`` after its last
+    Polling a priced API, the car is watched at least ``paced_watch_min`` (20) after its last
     use (see :func:`idle_poll`): a car that has just parked is the likeliest to move
     again, and a move unseen between two looks far apart cannot be placed in time.
     """
@@ -87,8 +87,8 @@ def idle_poll(timing: Timing, *, streaming: bool, idle_for: timedelta = timedelt
     driver may be back in a minute), then a quarter of the idle time later, at most
     ``paced_watch_gap`` apart. A drive begun and ended between two looks is found by
     its odometer and put in the middle of the gap, so the gap bounds its time error;
-    the looks thin out as a move grows less likely. Thirty minutes watched this way
-    cost about what TeslaMate's fifteen at one a minute would.
+    the looks thin out as a move grows less likely. The twenty minutes watched
+    (``paced_watch_min``) cost 12 looks, fewer than fifteen minutes at one a minute.
     """
     if timing.paced and not streaming:
         floor = max(timing.default, timing.paced_online)
