@@ -147,6 +147,16 @@ def test_paced_car_is_polled_sparsely_when_idle_and_densely_when_driving() -> No
     assert car.phase is Phase.DRIVING and fetch(out).at == car.at(PACED.paced_driving)
 
 
+def test_a_drive_seen_metres_after_it_began_starts_at_the_parked_odometer() -> None:
+    car = online_car(odometer_km=1000.0)
+    out = car.full(60, shift_state="D", speed_kmh=12.0, odometer_km=1000.006)
+    (opened,) = of(out, fx.OpenDrive)
+    # 6 m of a short hop are a percent of it: the drive starts where the car stood
+    assert opened.start.odometer == 1000.0 and opened.late
+    assert car.now - opened.start.date == timedelta(hours=0.006 / 40)
+    assert car.state.drive is not None and car.state.drive.start_odometer_km == 1000.0
+
+
 def test_drive_end_is_placed_after_the_last_look_in_gear() -> None:
     car = driving_car()  # in gear at 1000.0 km
     start = car.now

@@ -490,7 +490,8 @@ def _open_drive(
         and p.odometer_km is not None
         and seen_odo is not None
         and policy.usable_parked(p_at, p.odometer_km, at, seen_odo)
-        and seen_odo - p.odometer_km >= PHANTOM_DISTANCE_KM
+        # any distance: the metres before the first look in gear belong to the drive too
+        and seen_odo > p.odometer_km
     )
     if late and p is not None and p_at is not None and p.odometer_km is not None:
         assert seen_odo is not None
