@@ -14,13 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _world import VIN
+from _world import T0, VIN
 from test_transitions import ASLEEP, OFFLINE, ONLINE, Car, driving_car, fetch, of, online_car
 
 from fleetlog.vehicle import effects as fx
 from fleetlog.vehicle import policy
 from fleetlog.vehicle.events import Boot, FetchKind
-from fleetlog.vehicle.machine import CarState
+from fleetlog.vehicle.machine import CarState, OpenDriveRow
 from fleetlog.vehicle.phase import Phase
 from fleetlog.vehicle.settings import Feed, Timing
 
@@ -147,6 +147,16 @@ def test_paced_car_is_polled_sparsely_when_idle_and_densely_when_driving() -> No
     assert car.phase is Phase.DRIVING and fetch(out).at == car.at(PACED.paced_driving)
 
 
+def test_a_drive_seen_metres_after_it_began_starts_at_the_parked_odometer() -> None:
+    car = online_car(odometer_km=1000.0)
+    out = car.full(60, shift_state="D", speed_kmh=12.0, odometer_km=1000.006)
+    (opened,) = of(out, fx.OpenDrive)
+    # 6 m of a short hop are a percent of it: the drive starts where the car stood
+    assert opened.start.odometer == 1000.0 and opened.late
+    assert car.now - opened.start.date == timedelta(hours=0.006 / 40)
+    assert car.state.drive is not None and car.state.drive.start_odometer_km == 1000.0
+
+
 def test_drive_end_is_placed_after_the_last_look_in_gear() -> None:
     car = driving_car()  # in gear at 1000.0 km
     start = car.now
@@ -159,6 +169,23 @@ def test_drive_end_is_placed_after_the_last_look_in_gear() -> None:
     positions = [e.position for e in of(out, fx.InsertPosition) if e.drive_ref is not None]
     assert positions[-1].date == closed.end_date and positions[-1].odometer == 1007.2
     assert start < closed.end_date < car.now
+
+
+def test_drive_left_open_by_a_crash_ends_after_its_last_position() -> None:
+    # what logbook.resume hands back: a drive of 6 km in 10 min, last seen in gear at T0+10
+    start = T0 - timedelta(minutes=10)
+    drive = OpenDriveRow(1, start, 41, 1000.0, 1006.0, T0)
+    car = Car(state=CarState(VIN, timing=PACED, drive=drive, next_ref=5))
+    car.do(Boot(), after=1800)  # fleetlog is back half an hour later
+    car.light(ONLINE)
+    out = car.full(odometer_km=1007.2)
+    (closed,) = of(out, fx.CloseDrive)
+    # 1.2 km at the drive's 36 km/h: 2 minutes after its last position, not at the first look
+    assert closed.ref == 1 and closed.end_date == T0 + timedelta(minutes=2)
+    assert (closed.start_km, closed.end_km) == (1000.0, 1007.2)
+    (end,) = [e.position for e in of(out, fx.InsertPosition) if e.drive_ref == 1]
+    assert end.date == closed.end_date and end.odometer == 1007.2
+    assert car.phase is Phase.ONLINE and not of(out, fx.OpenDrive)
 
 
 def test_drive_that_stood_still_before_parking_ends_at_its_last_look() -> None:
@@ -198,6 +225,129 @@ def test_odometer_moved_between_two_parked_looks_is_a_drive() -> None:
     assert car.phase is Phase.ONLINE
     # the new place is the baseline now: nothing more is recorded at the next look
     assert not of(car.full(60, odometer_km=1001.4, latitude=48.2, longitude=11.6), fx.OpenDrive)
+
+
+def _paced_parked_car() -> Car:
+    car = Car(state=CarState(VIN, timing=PACED))
+    car.do(Boot())
+    car.light(ONLINE)
+    car.full(odometer_km=1000.0)
+    assert car.phase is Phase.ONLINE
+    return car
+
+
+def _follow(car: Car, out: list[fx.Effect], **values: Any) -> list[fx.Effect]:
+    """Answer the fetch `out` asked for, when it asked, with a parked look of `values`."""
+    return car.full((fetch(out).at - car.now).total_seconds(), **values)
+
+
+def test_paced_watch_after_parking_thins_out_then_lets_the_car_sleep() -> None:
+    car = _paced_parked_car()
+    parked, out, gaps = car.now, car.all, []
+    while car.phase is Phase.ONLINE:
+        gaps.append((fetch(out).at - car.now).total_seconds())
+        out = _follow(car, out, odometer_km=1000.0)
+    # a look a minute while the driver may come back, then ever sparser, never more than
+    # five minutes apart: no drive between two looks can be placed more than 2.5 min off
+    assert gaps[:5] == [60.0] * 5 and gaps == sorted(gaps) and max(gaps) <= 300.0
+    assert len(gaps) == 12  # fewer than 15 minutes at one a minute
+    # then it stops calling vehicle_data so the car can fall asleep
+    assert car.phase is Phase.SUSPENDED
+    assert timedelta(minutes=20) <= car.now - parked <= timedelta(minutes=25)
+    assert fetch(out).kind is FetchKind.LIGHT
+
+
+def test_paced_suspended_car_is_watched_for_free_and_seen_falling_asleep() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    suspended, looks, mark = car.now, [], len(car.all)
+    for _ in range(20):  # ten minutes online, then it sleeps
+        assert fetch(out).kind is FetchKind.LIGHT
+        looks.append((fetch(out).at - car.now).total_seconds())
+        out = car.light(ONLINE, after=looks[-1])
+    assert looks == [PACED.asleep] * 20 and car.phase is Phase.SUSPENDED
+    out = car.light(ASLEEP, after=(fetch(out).at - car.now).total_seconds())
+    assert car.phase is Phase.ASLEEP
+    (row,) = of(out, fx.StartState)
+    assert row.start - suspended == timedelta(minutes=10, seconds=30)  # to the half minute
+    # free looks only: nothing keeps the car awake
+    assert {f.kind for f in of(car.all[mark:], fx.ScheduleFetch)} == {FetchKind.LIGHT}
+
+
+def test_paced_watch_starts_again_after_a_drive_between_two_looks() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    for _ in range(10):
+        out = _follow(car, out, odometer_km=1000.0)
+    assert (fetch(out).at - car.now).total_seconds() > 60
+    out = _follow(car, out, odometer_km=1001.2, latitude=48.2, longitude=11.6)
+    assert of(out, fx.CloseDrive)
+    # it has just moved: it may move again in a minute
+    assert fetch(out).at == car.at(PACED.paced_online) and car.phase is Phase.ONLINE
+
+
+def test_a_drive_found_by_the_look_in_suspension_brings_the_watch_back() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    suspended = car.now
+    while fetch(out).kind is FetchKind.LIGHT:
+        out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
+    # still online when an idle car would be asleep: something keeps it awake
+    assert car.now - suspended == timedelta(minutes=PACED.paced_sleep_check_min)
+    out = car.full(odometer_km=1001.5, latitude=48.2, longitude=11.6)
+    assert of(out, fx.CloseDrive)
+    assert car.phase is Phase.ONLINE and fetch(out).at == car.at(PACED.paced_online)
+
+
+def test_a_move_found_with_the_driver_still_in_the_car_has_just_ended() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    while fetch(out).kind is FetchKind.LIGHT:
+        out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
+    out = car.full(odometer_km=1002.0, is_user_present=True, shift_state="P")
+    (opened,) = of(out, fx.OpenDrive)
+    (closed,) = of(out, fx.CloseDrive)
+    # not in the middle of the 16-minute gap: 2 km at 40 km/h, ending at this look
+    assert closed.end_date == car.now and opened.start.date == car.now - timedelta(minutes=3)
+
+
+def test_a_car_slow_to_fall_asleep_gets_the_early_look_once_per_suspension() -> None:
+    car = _paced_parked_car()
+    out = car.all
+    while car.phase is Phase.ONLINE:
+        out = _follow(car, out, odometer_km=1000.0)
+    paid = []
+    for _ in range(3):
+        looked = car.now
+        while fetch(out).kind is FetchKind.LIGHT:
+            out = car.light(ONLINE, after=(fetch(out).at - car.now).total_seconds())
+        paid.append((car.now - looked).total_seconds() / 60)
+        out = car.full(odometer_km=1000.0)  # idle, nothing moved: it is just slow to sleep
+        assert car.phase is Phase.SUSPENDED
+    assert paid == [PACED.paced_sleep_check_min, 21.0, 21.0]  # then TeslaMate's suspend_min
+
+
+def test_a_drive_after_a_charge_is_placed_after_the_last_charging_look() -> None:
+    car = Car(state=CarState(VIN, timing=PACED))
+    car.do(Boot())
+    car.light(ONLINE)
+    car.full(odometer_km=1000.0)
+    charging = dict(charging_state="Charging", charger_power_kw=11.0, odometer_km=1000.0)
+    car.full(60, charge_energy_added_kwh=0.2, **charging)
+    for n in range(20):  # an hour of charging, a look every 3 minutes
+        car.full(180, charge_energy_added_kwh=0.7 + n * 0.5, **charging)
+    last_charging = car.now
+    # unplugged and driven off between two looks
+    out = car.full(180, odometer_km=1000.8, latitude=48.2, longitude=11.6)
+    (opened,) = of(out, fx.OpenDrive)
+    (closed,) = of(out, fx.CloseDrive)
+    assert last_charging <= opened.start.date < closed.end_date <= car.now
 
 
 def test_drive_between_looks_is_bounded_by_the_wake() -> None:

@@ -167,3 +167,60 @@ def test_estimated_end_does_not_fall_microseconds_before_the_stopped_look() -> N
     assert end == seen
     # a real estimate well before the look stays where it is
     assert policy.estimated_end(last, seen, 20.0, 60.0) == last + timedelta(minutes=20)
+
+
+def test_paced_idle_looks_thin_out_the_longer_the_car_stands() -> None:
+    paced = Timing(paced=True)
+    minutes = [0, 2, 4, 8, 12, 20, 30, 90]
+    gaps = [
+        policy.idle_poll(paced, streaming=False, idle_for=timedelta(minutes=m)) for m in minutes
+    ]
+    # one a minute while the driver may be back any moment, then a quarter of the idle time,
+    # never more than paced_watch_gap apart
+    assert gaps == [60, 60, 60, 120, 180, 300, 300, 300]
+    assert max(gaps) == paced.paced_watch_gap
+    # a live feed or the free Owner API keeps TeslaMate's even cadence
+    assert policy.idle_poll(paced, streaming=True, idle_for=timedelta(minutes=20)) == 30
+    assert policy.idle_poll(T, streaming=False, idle_for=timedelta(minutes=20)) == 15
+
+
+def test_paced_polling_watches_an_idle_car_at_least_twenty_minutes() -> None:
+    paced = Timing(paced=True)
+    assert policy.idle_threshold(CarSettings(), paced, streaming=False) == timedelta(minutes=20)
+    longer = CarSettings(suspend_after_idle_min=45)
+    assert policy.idle_threshold(longer, paced, streaming=False) == timedelta(minutes=45)
+    assert policy.idle_threshold(CarSettings(), paced, streaming=True) == timedelta(minutes=3)
+    assert policy.idle_threshold(CarSettings(), T, streaming=False) == timedelta(minutes=15)
+
+
+def test_a_paced_car_is_first_checked_when_it_should_be_asleep() -> None:
+    paced, c = Timing(paced=True), CarSettings()
+    assert policy.suspend_period(c, paced, streaming=False, first=True) == timedelta(minutes=16)
+    assert policy.suspend_period(c, paced, streaming=False) == timedelta(minutes=21)
+    assert policy.suspend_period(c, T, streaming=False, first=True) == timedelta(minutes=21)
+    assert policy.suspend_period(c, paced, streaming=True, first=True) == timedelta(minutes=10)
+    quick = CarSettings(suspend_min=12)  # TeslaMate's for new cars: shorter already
+    assert policy.suspend_period(quick, paced, streaming=False, first=True) == timedelta(minutes=12)
+
+
+def test_a_paced_suspended_car_is_asked_for_free_every_half_minute() -> None:
+    paced, period = Timing(paced=True), timedelta(minutes=21)
+    gap = [policy.suspended_poll(paced, period, timedelta(minutes=m), feed=Feed.NONE)
+           for m in (0, 10, 20.75, 21, 40)]  # fmt: skip
+    assert gap == [30, 30, 15, 0, 0]  # then the paid look is due
+    # TeslaMate's single look at the end of the period otherwise
+    assert policy.suspended_poll(T, period, timedelta(minutes=5), feed=Feed.NONE) == 16 * 60
+    since = timedelta(minutes=1)
+    assert policy.suspended_poll(paced, period, since, feed=Feed.STREAM) == 20 * 60
+
+
+def test_a_move_found_with_the_driver_still_there_ends_at_the_look() -> None:
+    since, seen = NOW, NOW + timedelta(minutes=20)
+    # 2 km at 40 km/h: 3 minutes; nothing said when: the middle of the gap
+    assert policy.hop_interval(since, seen, 2.0) == (
+        NOW + timedelta(minutes=8.5),
+        NOW + timedelta(minutes=11.5),
+    )
+    # the driver is still at the car: it has just parked
+    assert policy.hop_driver_present(since, seen, 2.0) == (seen - timedelta(minutes=3), seen)
+    assert policy.hop_driver_present(since, NOW + timedelta(minutes=1), 2.0)[0] == since

@@ -399,19 +399,25 @@ def _since_parked(s: CarState, at: datetime, *, moved: bool = True) -> datetime 
 def _note_parked(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> CarState:
     """A parked look: if the odometer moved since the last one, a drive happened between
     two looks (too short to be seen); record it, then remember this look."""
-    p, since, odo = s.parked, _since_parked(s, at), s.snapshot.odometer_km
-    snap = s.snapshot
-    if (
+    p, since = s.parked, _since_parked(s, at)
+    if p is not None and since is not None and _moved_unseen(s, at):
+        s = _record_hop(s, p, since, at, now, fx)
+        s = replace(s, last_used=now)  # a car that has just moved may well move again
+    return _remember_parked(s, at)
+
+
+def _moved_unseen(s: CarState, at: datetime) -> bool:
+    """Does the parked look at `at` find the car elsewhere than the last parked one?"""
+    p, odo = s.parked, s.snapshot.odometer_km
+    return (
         p is not None
-        and since is not None
+        and _since_parked(s, at) is not None
         and p.odometer_km is not None
         and odo is not None
-        and snap.shift_state not in DRIVING_SHIFTS
+        and s.snapshot.shift_state not in DRIVING_SHIFTS
         and s.drive is None
         and odo - p.odometer_km >= policy.HOP_MIN_KM
-    ):
-        s = _record_hop(s, p, since, at, now, fx)
-    return _remember_parked(s, at)
+    )
 
 
 def _record_hop(
@@ -422,6 +428,8 @@ def _record_hop(
     gone = s.offline_at
     if gone is not None and since < gone <= at:
         start_at, end_at = policy.hop_before_offline(since, gone, distance)
+    elif s.snapshot.is_user_present:
+        start_at, end_at = policy.hop_driver_present(since, at, distance)
     else:
         start_at, end_at = policy.hop_interval(since, at, distance)
     s, ref = _ref(s)
@@ -482,7 +490,8 @@ def _open_drive(
         and p.odometer_km is not None
         and seen_odo is not None
         and policy.usable_parked(p_at, p.odometer_km, at, seen_odo)
-        and seen_odo - p.odometer_km >= PHANTOM_DISTANCE_KM
+        # any distance: the metres before the first look in gear belong to the drive too
+        and seen_odo > p.odometer_km
     )
     if late and p is not None and p_at is not None and p.odometer_km is not None:
         assert seen_odo is not None
@@ -702,8 +711,10 @@ def _start_full(
         if vs.shift_state in DRIVING_SHIFTS:
             s = _go(s, T.SHIFT_DRIVE, now, fx)
             return _driving_full(s, obs, now, fx)
-        s = _insert_position(s, at, obs.state, fx)
-        s = _close_drive(s, at, "parked", fx)
+        # parked when we came back (a crash): it ended after its last position, at its pace
+        end = _drive_end(s, vs, at)
+        s = _insert_position(s, end, obs.state, fx)
+        s = _close_drive(s, end, "parked", fx)
     if s.charge is not None:
         if vs.charging_state in CHARGING_NOW:
             s = _go(s, T.CHARGE_STARTED, now, fx)
@@ -782,18 +793,26 @@ def _try_suspend(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
         return s
     if idle_for >= threshold:
         return _suspend(s, T.IDLE, now, fx)
-    _schedule(s, kind, policy.idle_poll(s.timing, streaming=streaming), now, fx, "idle")
+    poll = policy.idle_poll(s.timing, streaming=streaming, idle_for=idle_for)
+    _schedule(s, kind, poll, now, fx, "idle")
     return s
 
 
 def _suspend(s: CarState, trigger: Trigger, now: datetime, fx: list[Effect]) -> CarState:
     s = _insert_position(s, now, s.snapshot, fx, in_drive=False)
     s = _go(s, trigger, now, fx)
-    period = policy.suspend_period(
-        s.settings, s.timing, streaming=policy.streaming(s.feed, s.stream_up)
-    )
-    _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
+    _schedule(s, FetchKind.LIGHT, _suspended_poll(s, now), now, fx, "suspended")
     return s
+
+
+def _suspended_poll(s: CarState, now: datetime) -> float:
+    """Seconds to the next free look at the suspended car (the paid one waits the period)."""
+    streaming = policy.streaming(s.feed, s.stream_up)
+    # no paid look yet since it was suspended (the one it was suspended on is no later)
+    first = s.since is None or s.last_full_at is None or s.last_full_at <= s.since
+    period = policy.suspend_period(s.settings, s.timing, streaming=streaming, first=first)
+    looked = max((t for t in (s.since, s.last_full_at) if t is not None), default=now)
+    return policy.suspended_poll(s.timing, period, max(now - looked, timedelta(0)), feed=s.feed)
 
 
 def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
@@ -805,14 +824,14 @@ def _suspended_full(s: CarState, obs: Observation, now: datetime, fx: list[Effec
     )
     streaming = policy.streaming(s.feed, s.stream_up)
     blocker = suspend_blocker(vs, s.settings, streaming=streaming)
-    if busy or (blocker is not None and blocker.resets_idle):
+    moved = _moved_unseen(s, obs.at)  # it drove while we let it sleep: watch it again
+    if busy or moved or (blocker is not None and blocker.resets_idle):
         s = replace(s, last_used=now)
         s = _go(s, T.USAGE, now, fx)
         return _online_full(s, obs, now, fx)
     s = _note_parked(s, obs.at, now, fx)
     fx.append(Log("still online, falling asleep again", "debug"))
-    period = policy.suspend_period(s.settings, s.timing, streaming=streaming)
-    _schedule(s, FetchKind.LIGHT, period.total_seconds(), now, fx, "suspended")
+    _schedule(s, FetchKind.LIGHT, _suspended_poll(s, now), now, fx, "suspended")
     return s
 
 
@@ -936,6 +955,8 @@ def _charging_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect
     vs, at = s.snapshot, obs.at
     if vs.charging_state in CHARGING_NOW:
         s = _charge_sample(s, at, fx)
+        if s.parked is not None and s.parked.odometer_km == vs.odometer_km:
+            s = replace(s, still_at=at)  # a drive seen after the charge began after this
         _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "charging")
         return replace(s, last_used=now)
     return _end_charge(s, at, vs.charging_state or "stopped", now, fx, obs)
@@ -1054,6 +1075,10 @@ def _connectivity(
             s = _go(s, trigger, now, fx)
             return _start_light(s, c, at, now, fx)
         if phase is P.SUSPENDED:
+            wait = _suspended_poll(s, now)
+            if wait > 0:
+                _schedule(s, FetchKind.LIGHT, wait, now, fx, "suspended")
+                return s
             if policy.look_when_still_online(s.feed, s.last_full_at, now, s.settings):
                 # the car stayed awake all the suspend period (with a silent stream: since
                 # the last paid look); look closer

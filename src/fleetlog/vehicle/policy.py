@@ -40,25 +40,60 @@ def streaming(feed: Feed, stream_up: bool) -> bool:
 
 
 def idle_threshold(settings: CarSettings, timing: Timing, *, streaming: bool) -> timedelta:
-    """How long a car must be idle before the machine stops calling ``vehicle_data``."""
-    minutes = timing.stream_idle_min if streaming else settings.suspend_after_idle_min
+    """How long a car must be idle before the machine stops calling ``vehicle_data``.
+
+    Polling a priced API, the car is watched at least ``paced_watch_min`` (20) after its last
+    use (see :func:`idle_poll`): a car that has just parked is the likeliest to move
+    again, and a move unseen between two looks far apart cannot be placed in time.
+    """
+    if streaming:
+        return timedelta(minutes=timing.stream_idle_min)
+    minutes = float(settings.suspend_after_idle_min)
+    if timing.paced:
+        minutes = max(minutes, timing.paced_watch_min)
     return timedelta(minutes=minutes)
 
 
-def suspend_period(settings: CarSettings, timing: Timing, *, streaming: bool) -> timedelta:
-    """How long a suspended car is left alone before the next check."""
-    minutes = timing.stream_suspend_min if streaming else settings.suspend_min
+def suspend_period(
+    settings: CarSettings, timing: Timing, *, streaming: bool, first: bool = False
+) -> timedelta:
+    """How long a suspended car is left alone before the next check (a paid look if it is
+    still online when polling only).
+
+    Polling a priced API, the `first` check of a suspension comes once an idle car would
+    be asleep (``paced_sleep_check_min`` after the look it was suspended on): still
+    online then, something keeps it awake — most likely the driver, back for the next
+    drive, which is then seen as it goes rather than placed within a 21-minute gap. If
+    that look finds the car idle after all (a car slower to sleep), the checks after it
+    keep ``suspend_min``, so the car is held awake at most once.
+    """
+    if streaming:
+        return timedelta(minutes=timing.stream_suspend_min)
+    minutes = float(settings.suspend_min)
+    if first and timing.paced:
+        minutes = min(minutes, timing.paced_sleep_check_min)
     return timedelta(minutes=minutes)
 
 
-def idle_poll(timing: Timing, *, streaming: bool) -> float:
-    """Seconds between polls of an online, idle car (15 s, 30 s with a stream).
+PACED_IDLE_GROWTH = 0.25
+"""Polling a priced API, the look after an idle car's next comes this share of its idle
+time later: one a minute for its first minutes parked, then ever sparser."""
 
-    Polling a priced API: at most one paid look a minute; a drive or charge begun
-    in between is placed by its odometer or energy counter, not by the poll.
+
+def idle_poll(timing: Timing, *, streaming: bool, idle_for: timedelta = timedelta(0)) -> float:
+    """Seconds between polls of an online car idle for `idle_for` (15 s, 30 s with a stream).
+
+    Polling a priced API: one paid look a minute while the car has just parked (the
+    driver may be back in a minute), then a quarter of the idle time later, at most
+    ``paced_watch_gap`` apart. A drive begun and ended between two looks is found by
+    its odometer and put in the middle of the gap, so the gap bounds its time error;
+    the looks thin out as a move grows less likely. The twenty minutes watched
+    (``paced_watch_min``) cost 12 looks, fewer than fifteen minutes at one a minute.
     """
     if timing.paced and not streaming:
-        return max(timing.default, timing.paced_online)
+        floor = max(timing.default, timing.paced_online)
+        grown = idle_for.total_seconds() * PACED_IDLE_GROWTH
+        return max(floor, min(grown, timing.paced_watch_gap))
     return timing.default * (2 if streaming else 1)
 
 
@@ -67,6 +102,23 @@ def blocker_poll(seconds: float, timing: Timing, *, streaming: bool) -> float:
     if timing.paced and not streaming:
         return max(seconds, timing.paced_online)
     return seconds
+
+
+def suspended_poll(
+    timing: Timing, period: timedelta, since_look: timedelta, *, feed: Feed
+) -> float:
+    """Seconds to the next free look at a suspended car, its last paid look `since_look` ago.
+
+    TeslaMate looks once, at the end of the suspend `period`. Polling a priced API, the
+    free endpoint is asked every ``asleep`` seconds meanwhile: it costs nothing, keeps no
+    car awake, and tells when the car falls asleep or out of reach to the half minute — a
+    car that naps and wakes for its driver is then seen waking, and a drive into a garage
+    without signal ends where the signal went. The paid look still waits for the period.
+    """
+    left = max(0.0, (period - since_look).total_seconds())
+    if feed is Feed.NONE and timing.paced:
+        return min(timing.asleep, left)
+    return left
 
 
 def online_poll_kind(feed: Feed, stream_up: bool) -> FetchKind:
@@ -341,6 +393,15 @@ def hop_before_offline(
     ends at the first offline answer."""
     duration = timedelta(hours=distance_km / LATE_DRIVE_ASSUMED_KMH)
     return max(since, offline_at - duration), offline_at
+
+
+def hop_driver_present(
+    since: datetime, seen_at: datetime, distance_km: float
+) -> tuple[datetime, datetime]:
+    """A drive between two looks, the second of which finds the driver still at the car
+    (``is_user_present``): a driver leaves a parked car within a minute or two, so the
+    drive has just ended — at the look, not in the middle of the gap."""
+    return hop_before_offline(since, seen_at, distance_km)
 
 
 def estimated_end(

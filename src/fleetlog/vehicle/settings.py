@@ -77,6 +77,9 @@ class Timing:
     paced_driving: float = 30.0
     paced_charging: float = 180.0
     paced_online: float = 60.0
+    paced_watch_gap: float = 300.0  # the sparsest look at an idle car being watched
+    paced_watch_min: float = 20.0  # an idle car is watched at least this long (minutes)
+    paced_sleep_check_min: float = 16.0  # an idle car is asleep this long after a look
 
     @classmethod
     def from_settings(cls, settings: _PollingSettings) -> Timing:
