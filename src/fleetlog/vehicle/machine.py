@@ -243,7 +243,8 @@ class CarState:
     vin: str
     settings: CarSettings = field(default_factory=CarSettings)
     timing: Timing = field(default_factory=Timing)
-    feed: Feed = Feed.NONE
+    feed: Feed = Feed.NONE  # what the machine trusts: the worker's feed as the settings allow
+    pushed: Feed | None = None  # the worker's own feed (None: `feed` as constructed)
     phase: Phase = Phase.START
     since: datetime | None = None
     snapshot: VehicleState = field(default_factory=VehicleState)
@@ -305,7 +306,7 @@ def step(state: CarState, event: Event, now: datetime) -> tuple[CarState, list[E
         case UserCommand(command=command):
             new = _on_command(state, command, now, fx)
         case SettingsChanged(settings=settings):
-            new = replace(state, settings=settings)
+            new = _on_settings(state, settings, now, fx)
     healthy_changed = (new.errors == 0) != (state.errors == 0)
     changed = new.phase is not state.phase or new.snapshot != state.snapshot or healthy_changed
     if changed or isinstance(event, Boot):
@@ -1267,8 +1268,10 @@ def _on_pushed(
     s: CarState, obs: Observation, full_frame: bool, now: datetime, fx: list[Effect]
 ) -> CarState:
     vs, at = obs.state, obs.at
-    if s.phase in (P.ONLINE, P.SUSPENDED) and s.rest_at is not None and at < s.rest_at:
-        return s  # older than the last vehicle_data: it would move the car backwards
+    if s.rest_at is not None and at < s.rest_at:
+        # older than the last vehicle_data: it would move the car backwards, and a drive's
+        # position at its own time would fall before that look (not moved after it)
+        return s
     before = s.snapshot
     s = _merge(s, vs, authoritative_shift=full_frame)
     shift = s.snapshot.shift_state if (full_frame or vs.shift_state) else None
@@ -1459,7 +1462,29 @@ def _on_stream_down(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
     return s
 
 
-# --- timers and commands ----------------------------------------------------------------
+# --- timers, settings and commands ------------------------------------------------------
+
+
+def _on_settings(s: CarState, settings: CarSettings, now: datetime, fx: list[Effect]) -> CarState:
+    """New car settings; ``use_streaming_api`` turns the car's stream off or on again."""
+    own = s.pushed if s.pushed is not None else s.feed
+    feed = policy.feed_for(own, settings)
+    before = s.feed
+    s = replace(s, settings=settings, pushed=own, feed=feed)
+    if feed is before:
+        return s
+    fx.append(Log("stream setting changed", "info", {"feed": feed.value}))
+    s = _sync_stream(s, fx)
+    # the next look follows the new feed's cadence (a stream's watchdog may be minutes off)
+    if s.phase is P.DRIVING:
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "stream setting")
+    elif s.phase is P.CHARGING:
+        _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "stream setting")
+    elif s.phase is P.ONLINE:
+        kind = policy.online_poll_kind(s.feed, s.stream_up)
+        every = policy.idle_poll(s.timing, streaming=policy.streaming(s.feed, s.stream_up))
+        _schedule(s, kind, every, now, fx, "stream setting")
+    return s
 
 
 def _on_timer(s: CarState, timer: TimerKind, now: datetime, fx: list[Effect]) -> CarState:

@@ -163,6 +163,15 @@ def look_when_still_online(
     return last_look is None or now - last_look >= timedelta(minutes=settings.suspend_min)
 
 
+def feed_for(pushed: Feed, settings: CarSettings) -> Feed:
+    """The feed the machine uses: a car's ``use_streaming_api`` off (as in TeslaMate) turns
+    its streaming websocket off and leaves it to polling. Telemetry, which the car pushes
+    unasked and which TeslaMate does not know, is not the streaming API and stays."""
+    if pushed is Feed.STREAM and not settings.use_streaming_api:
+        return Feed.NONE
+    return pushed
+
+
 def stream_wanted(feed: Feed, phase: Phase, probe: Probe) -> bool:
     """Should the legacy stream be connected? (Telemetry is never asked for.)
 
