@@ -41,6 +41,7 @@ from fleetlog.sources.polling import PushFeed, RestFetcher
 from fleetlog.sources.streaming import NoticeTable, StreamHub
 from fleetlog.sources.tesla import TeslaAccount, TeslaClient, TeslaError, Vehicle, open_account
 from fleetlog.vehicle import effects as fx
+from fleetlog.vehicle import policy
 from fleetlog.vehicle.events import Command
 from fleetlog.vehicle.executor import Executor
 from fleetlog.vehicle.feeds import account_credentials, push_feeds
@@ -139,11 +140,13 @@ def build_worker(parts: Parts, vehicle: Vehicle) -> CarWorker | None:
         log_event(log, logging.INFO, "car disabled, not logging", vin=vehicle.vin)
         return None
     feed = parts.feeds(vehicle) if parts.feeds is not None else None
+    pushed = feed.feed if feed is not None else Feed.NONE
     initial = CarState(
         vehicle.vin,
         settings=car.settings,
         timing=parts.timing,
-        feed=feed.feed if feed is not None else Feed.NONE,
+        feed=policy.feed_for(pushed, car.settings),  # use_streaming_api
+        pushed=pushed,
     )
     state, refs = resume(initial, read_open_rows(parts.engine, car.car_id))
     logbook = CarLogbook(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -271,3 +272,21 @@ def test_a_parked_look_stored_first_joins_the_drive_that_starts_on_it(
     (drive,) = _rows(migrated_engine, t.drives)
     assert len(positions) == 2 and {p["drive_id"] for p in positions} == {drive["id"]}
     assert drive["start_position_id"] == positions[0]["id"]
+
+
+def test_a_late_charge_moved_starts_at_its_baseline_sample_moved(
+    migrated_engine: sa.Engine,
+) -> None:
+    book = CarLogbook(migrated_engine, _car(migrated_engine))
+    placed, better = T0 + timedelta(minutes=3), T0 + timedelta(minutes=2, seconds=50)
+    book.apply([fx.OpenChargingProcess(1, placed, _pos(3, 0))])
+    book.apply([fx.AddChargeSample(1, replace(_sample(3, 0.0, 50, 200), date=placed))])
+    book.apply([fx.AddChargeSample(1, _sample(20, 2.75, 52, 214))])
+    book.apply([fx.MoveChargeStart(1, better, placed)])
+    book.apply([fx.AddChargeSample(1, _sample(40, 6.0, 55, 230))])
+    book.apply([fx.CloseChargingProcess(1, T0 + timedelta(minutes=40), "Complete")])
+    (cp,) = _rows(migrated_engine, t.charging_processes)
+    assert cp["start_date"].replace(tzinfo=UTC) == better
+    dates = [r["date"].replace(tzinfo=UTC) for r in _rows(migrated_engine, t.charges)]
+    assert dates == [better, T0 + timedelta(minutes=20), T0 + timedelta(minutes=40)]
+    assert float(cp["charge_energy_added"]) == pytest.approx(6.0)

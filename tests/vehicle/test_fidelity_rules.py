@@ -466,3 +466,99 @@ def test_a_park_the_paid_look_contradicts_was_a_pause() -> None:
     assert car.state.drive.stopped_at is None
     out = car.frame(30, full_frame=False, odometer_km=1005.0, latitude=48.21)
     assert fetch(out).reason == "feed watchdog"
+
+
+# --- (f) pushed charge ends, sparse pushed odometers, a late charge's pace ------------------
+
+
+def telemetry_charging_car() -> Car:
+    car = online_car(Feed.TELEMETRY)
+    car.frame(5, full_frame=False, charging_state="Charging", charger_power_kw=11.0,
+              charge_energy_added_kwh=0.0)  # fmt: skip
+    assert car.phase is Phase.CHARGING
+    car.frame(60, full_frame=False, charge_energy_added_kwh=0.165)
+    return car
+
+
+def test_pushed_charge_end_with_the_counter_behind_gets_one_look_and_ends_at_the_record() -> None:
+    # DCChargingEnergyIn comes every 60 s past 0.1 kWh; the state within seconds
+    car = telemetry_charging_car()
+    out = car.frame(50, full_frame=False, charging_state="Complete", charger_power_kw=0.0)
+    ended_at = car.now
+    assert not of(out, fx.CloseChargingProcess)
+    assert fetch(out) == fx.ScheduleFetch(FetchKind.FULL, ended_at, "charge ended, counter behind")
+    # records while the look is due change nothing
+    assert not of(car.frame(2, full_frame=False, charging_state="Complete"), fx.ScheduleFetch)
+    out = car.full(1, charging_state="Complete", charger_power_kw=0.0, charge_energy_added_kwh=0.29)
+    (closed,) = of(out, fx.CloseChargingProcess)
+    assert closed.end_date == ended_at and car.phase is Phase.ONLINE
+    last = samples(out)[-1]
+    assert last.date == ended_at and last.charge_energy_added == 0.29
+
+
+def test_pushed_charge_end_with_its_counter_needs_no_look() -> None:
+    car = telemetry_charging_car()
+    out = car.frame(60, full_frame=False, charging_state="Complete", charger_power_kw=0.0,
+                    charge_energy_added_kwh=0.33)  # fmt: skip
+    (closed,) = of(out, fx.CloseChargingProcess)
+    assert closed.end_date == car.now and samples(out)[-1].charge_energy_added == 0.33
+    assert all(f.kind is FetchKind.LIGHT for f in of(out, fx.ScheduleFetch))
+
+
+def test_a_pushed_charge_end_the_look_contradicts_was_a_pause() -> None:
+    car = telemetry_charging_car()
+    car.frame(50, full_frame=False, charging_state="Stopped", charger_power_kw=0.0)
+    out = car.full(1, charging_state="Charging", charger_power_kw=11.0, charge_energy_added_kwh=0.3)
+    assert not of(out, fx.CloseChargingProcess) and car.phase is Phase.CHARGING
+    assert car.state.charge is not None and car.state.charge.ended_at is None
+
+
+def test_drive_end_after_offline_counts_the_gps_path_since_the_last_pushed_odometer() -> None:
+    # telemetry: the odometer came once at the start; positions every 10 s, 111 m apart
+    car = online_car(Feed.TELEMETRY)
+    car.frame(5, full_frame=False, shift_state="D", latitude=48.1, longitude=11.5)
+    for i in range(1, 4):
+        car.frame(10, full_frame=False, latitude=48.1 + 0.001 * i, longitude=11.5)
+    last_seen, path_km = car.now, car.state.drive.path_km if car.state.drive else 0.0
+    assert path_km == pytest.approx(0.3336, abs=1e-3)
+    car.light(OFFLINE, after=5)
+    for _ in range(40):
+        car.light(OFFLINE, after=30)
+    car.light(ONLINE, after=30)
+    # as far again as the path up to the last position: as long again at that pace
+    out = car.full(shift_state=None, odometer_km=1000.0 + 2 * path_km)
+    (closed,) = of(out, fx.CloseDrive)
+    assert abs(closed.end_date - (last_seen + timedelta(seconds=30))) < timedelta(milliseconds=2)
+
+
+def test_late_charge_start_is_placed_again_at_the_counters_measured_pace() -> None:
+    car = online_car()
+    out = car.full(1200, charging_state="Charging", charger_power_kw=11.0,
+                   charge_energy_added_kwh=2.75)  # fmt: skip
+    seen_at = car.now
+    (opened,) = of(out, fx.OpenChargingProcess)
+    assert opened.start_date == seen_at - timedelta(hours=2.75 / 9.9)  # 90 % of 11 kW
+    for minutes in range(3, 31, 3):  # the counter goes up at 10 kW, not 9.9
+        car.full(180, charging_state="Charging", charger_power_kw=11.0,
+                 charge_energy_added_kwh=2.75 + minutes / 6)  # fmt: skip
+    out = car.full(60, charging_state="Complete", charger_power_kw=0.0,
+                   charge_energy_added_kwh=7.9)  # fmt: skip
+    (moved,) = of(out, fx.MoveChargeStart)
+    assert moved.moved_from == opened.start_date
+    assert moved.start_date == seen_at - timedelta(hours=2.75 / 10.0)
+    assert out.index(moved) < out.index(of(out, fx.CloseChargingProcess)[0])
+
+
+def test_late_charge_start_stays_when_the_power_changed_or_too_little_went_in() -> None:
+    car = online_car()
+    car.full(1200, charging_state="Charging", charger_power_kw=11.0, charge_energy_added_kwh=2.75)
+    car.full(600, charging_state="Charging", charger_power_kw=7.0, charge_energy_added_kwh=5.0)
+    out = car.full(60, charging_state="Complete", charger_power_kw=0.0,
+                   charge_energy_added_kwh=5.1)  # fmt: skip
+    assert of(out, fx.CloseChargingProcess) and not of(out, fx.MoveChargeStart)
+    car = online_car()
+    car.full(1200, charging_state="Charging", charger_power_kw=11.0, charge_energy_added_kwh=2.75)
+    car.full(300, charging_state="Charging", charger_power_kw=11.0, charge_energy_added_kwh=3.6)
+    out = car.full(60, charging_state="Complete", charger_power_kw=0.0,
+                   charge_energy_added_kwh=3.7)  # fmt: skip
+    assert of(out, fx.CloseChargingProcess) and not of(out, fx.MoveChargeStart)

@@ -741,3 +741,21 @@ def test_parked_full_answer_clears_the_driving_speed() -> None:
     car.full(2.5, shift_state="P", odometer_km=1002.0, speed_kmh=None)
     assert car.state.snapshot.speed_kmh is None
     assert car.state.snapshot.shift_state == "P"
+
+
+@pytest.mark.parametrize("feed", [Feed.STREAM, Feed.TELEMETRY])
+def test_stale_pushed_data_while_driving_is_dropped_not_moved(feed: Feed) -> None:
+    # a frame from before the newest vehicle_data, arriving after it: no position moved
+    # past that look, no snapshot going back
+    car = driving_car(feed)
+    car.full(10, shift_state="D", speed_kmh=60.0, odometer_km=1001.0, latitude=48.2)
+    look_at = car.now
+    stale = pushed(look_at - timedelta(seconds=2), full_frame=feed is Feed.STREAM,
+                   shift_state="D", speed_kmh=40.0, odometer_km=1000.9, latitude=48.19)  # fmt: skip
+    out = car.do(stale, 1)
+    assert not of(out, fx.InsertPosition) and not of(out, fx.ScheduleFetch)
+    assert car.state.snapshot.odometer_km == 1001.0 and car.state.snapshot.latitude == 48.2
+    # a newer one is taken at its own time
+    out = car.frame(1, full_frame=feed is Feed.STREAM, shift_state="D", latitude=48.21)
+    (pos,) = of(out, fx.InsertPosition)
+    assert pos.position.date == car.now

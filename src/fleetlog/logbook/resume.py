@@ -39,6 +39,7 @@ from fleetlog.vehicle.machine import (
     OpenDriveRow,
     OpenStateRow,
     OpenUpdateRow,
+    gps_path_km,
 )
 from fleetlog.vehicle.versions import is_newer
 
@@ -149,6 +150,7 @@ def _open_drive(conn: sa.Connection, car_id: int) -> tuple[int | None, OpenDrive
     start = conn.execute(sa.select(d.c.start_date).where(d.c.id == drive_id)).scalar_one()
     _, positions = drive_positions(conn, drive_id)
     odometers = [p.odometer for p in positions if p.odometer is not None]
+    path_km, last_point = gps_path_km(positions)
     return drive_id, OpenDriveRow(
         ref=1,
         started_at=utc(start),
@@ -156,6 +158,8 @@ def _open_drive(conn: sa.Connection, car_id: int) -> tuple[int | None, OpenDrive
         start_odometer_km=odometers[0] if odometers else None,
         last_odometer_km=odometers[-1] if odometers else None,
         last_at=positions[-1].date if positions else None,
+        path_km=path_km,
+        last_point=last_point,
     )
 
 

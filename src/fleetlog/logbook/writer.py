@@ -351,6 +351,7 @@ DB_EFFECTS = (
     fx.DropDrive,
     fx.OpenChargingProcess,
     fx.AddChargeSample,
+    fx.MoveChargeStart,
     fx.CloseChargingProcess,
     fx.StartState,
     fx.EndState,
@@ -433,6 +434,12 @@ class CarLogbook:
                     self._unknown("charging process", ref, "sample skipped")
                 else:
                     insert_sample(conn, process_id, sample)
+            case fx.MoveChargeStart(ref=ref, start_date=start, moved_from=old):
+                process_id = refs.charges.get(ref)
+                if process_id is None:
+                    self._unknown("charging process", ref, "start not moved")
+                else:
+                    move_charge_start(conn, process_id, old, start)
             case fx.CloseChargingProcess(ref=ref, end_date=end):
                 if (process_id := self._closing(refs.charges, ref, "charging process")) is not None:
                     close_charge(conn, self.car_id, process_id, end, self.costs)
@@ -760,6 +767,17 @@ def charge_samples(conn: sa.Connection, process_id: int) -> list[ChargeSample]:
         .all()
     )
     return [sample_from_row(r) for r in rows]
+
+
+def move_charge_start(conn: sa.Connection, process_id: int, old: datetime, new: datetime) -> None:
+    """Move a charging process's start, and its sample at the old start, to `new`."""
+    ch, cp = t.charges, t.charging_processes
+    conn.execute(
+        sa.update(ch)
+        .where(ch.c.charging_process_id == process_id, ch.c.date == db_time(old))
+        .values(date=db_time(new))
+    )
+    conn.execute(sa.update(cp).where(cp.c.id == process_id).values(start_date=db_time(new)))
 
 
 def close_charge(

@@ -91,6 +91,16 @@ class AddChargeSample:
 
 
 @dataclass(frozen=True, slots=True)
+class MoveChargeStart:
+    """Place a charge seen late again: its start and its first sample (the session
+    counter's baseline, dated `moved_from`) move to `start_date`."""
+
+    ref: int
+    start_date: datetime
+    moved_from: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CloseChargingProcess:
     """Compute the aggregates from the samples and close; recalculate the car's efficiency."""
 
@@ -192,6 +202,7 @@ Effect = (
     | DropDrive
     | OpenChargingProcess
     | AddChargeSample
+    | MoveChargeStart
     | CloseChargingProcess
     | StartState
     | EndState

@@ -47,6 +47,7 @@ from typing import Final
 from fleetlog.logbook.aggregates import PHANTOM_DISTANCE_KM
 from fleetlog.logbook.records import ChargeSample, Position
 from fleetlog.model.observation import Connectivity, Observation, VehicleState
+from fleetlog.places.geometry import distance_m
 from fleetlog.vehicle import policy
 from fleetlog.vehicle.blockers import suspend_blocker
 from fleetlog.vehicle.effects import (
@@ -63,6 +64,7 @@ from fleetlog.vehicle.effects import (
     Effect,
     InsertPosition,
     Log,
+    MoveChargeStart,
     OpenChargingProcess,
     OpenDrive,
     OpenUpdate,
@@ -97,6 +99,7 @@ from fleetlog.vehicle.versions import is_newer
 
 DRIVING_SHIFTS: Final = frozenset({"D", "N", "R"})
 _TICK: Final = timedelta(milliseconds=1)
+_SECOND: Final = timedelta(seconds=1)
 CHARGING_NOW: Final = frozenset({"Starting", "Charging"})
 
 
@@ -186,6 +189,23 @@ class OpenDriveRow:
     last_odometer_km: float | None = None
     last_at: datetime | None = None  # the car's time of the newest drive data (for the timeout)
     stopped_at: datetime | None = None  # a pushed "parked" not yet confirmed
+    # pushed odometers are sparse (their own interval and minimum_delta): the GPS path
+    # driven since the last one, up to `last_at`, says how far the car has come by then
+    path_km: float = 0.0
+    last_point: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LateStart:
+    """A charge first seen going on: how its start was placed, to place it again once
+    the counter's own pace is known (the charger's power gives it only roughly: the
+    share that reaches the battery differs from car to car)."""
+
+    since: datetime  # the earliest it can have begun
+    seen_at: datetime  # the look that found it going on
+    counter_kwh: float  # the session counter then
+    added_kwh: float  # of which added since the charge began
+    power_kw: float | None  # the charger's power then: a pace measured at another does not hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +216,10 @@ class OpenChargeRow:
     last_sample_at: datetime | None = None
     last_added_kwh: float | None = None  # the session counter at the last sample
     last_power_kw: float | None = None
+    counter_at: datetime | None = None  # when the session counter was last heard
+    ended_at: datetime | None = None  # a pushed end, waiting for a look at the counter
+    late: LateStart | None = None
+    steady: tuple[datetime, float] | None = None  # the newest counter at the late look's power
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +243,8 @@ class CarState:
     vin: str
     settings: CarSettings = field(default_factory=CarSettings)
     timing: Timing = field(default_factory=Timing)
-    feed: Feed = Feed.NONE
+    feed: Feed = Feed.NONE  # what the machine trusts: the worker's feed as the settings allow
+    pushed: Feed | None = None  # the worker's own feed (None: `feed` as constructed)
     phase: Phase = Phase.START
     since: datetime | None = None
     snapshot: VehicleState = field(default_factory=VehicleState)
@@ -281,7 +306,7 @@ def step(state: CarState, event: Event, now: datetime) -> tuple[CarState, list[E
         case UserCommand(command=command):
             new = _on_command(state, command, now, fx)
         case SettingsChanged(settings=settings):
-            new = replace(state, settings=settings)
+            new = _on_settings(state, settings, now, fx)
     healthy_changed = (new.errors == 0) != (state.errors == 0)
     changed = new.phase is not state.phase or new.snapshot != state.snapshot or healthy_changed
     if changed or isinstance(event, Boot):
@@ -358,14 +383,38 @@ def _insert_position(
     if drive is None:
         return s
     odo = pos.odometer
+    point = _stored_point(pos)
+    path = 0.0
+    if odo is None and drive.last_point is not None:
+        path = drive.path_km + distance_m(*drive.last_point, *point) / 1000
     drive = replace(
         drive,
         positions=drive.positions + 1,
         start_odometer_km=drive.start_odometer_km if drive.start_odometer_km is not None else odo,
         last_odometer_km=odo if odo is not None else drive.last_odometer_km,
         last_at=max(at, drive.last_at) if drive.last_at else at,
+        path_km=path,
+        last_point=point,
     )
     return replace(s, drive=drive)
+
+
+def _stored_point(pos: Position) -> tuple[float, float]:
+    """A position's place as the positions table keeps it (6 decimals), so a drive
+    resumed from the database measures its GPS path exactly as the live one did."""
+    return round(pos.latitude, 6), round(pos.longitude, 6)
+
+
+def gps_path_km(positions: list[Position]) -> tuple[float, tuple[float, float] | None]:
+    """The GPS path driven since the last position with an odometer, and the last place."""
+    last = max((i for i, p in enumerate(positions) if p.odometer is not None), default=0)
+    path, point = 0.0, None
+    for p in positions[last:]:
+        here = _stored_point(p)
+        if point is not None and p.odometer is None:
+            path += distance_m(*point, *here) / 1000
+        point = here
+    return path, point
 
 
 def _remember_parked(s: CarState, at: datetime) -> CarState:
@@ -553,11 +602,13 @@ def _drive_end(s: CarState, seen: VehicleState, seen_at: datetime) -> datetime:
         return seen_at
     if seen.odometer_km is None or seen_at - d.last_at <= timedelta(seconds=10):
         return seen_at
+    # where the car was at its last look: the last odometer plus the GPS path since
+    reached = min(d.last_odometer_km + d.path_km, seen.odometer_km)
     speed = policy.MIN_ROLLING_KMH
     hours = (d.last_at - d.started_at).total_seconds() / 3600
     if d.start_odometer_km is not None and hours > 0:
-        speed = max(speed, (d.last_odometer_km - d.start_odometer_km) / hours)
-    return policy.estimated_end(d.last_at, seen_at, seen.odometer_km - d.last_odometer_km, speed)
+        speed = max(speed, (reached - d.start_odometer_km) / hours)
+    return policy.estimated_end(d.last_at, seen_at, seen.odometer_km - reached, speed)
 
 
 # --- charges ----------------------------------------------------------------------------
@@ -571,7 +622,10 @@ def _open_charge(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
     s = replace(s, charge=OpenChargeRow(ref, start_at))
     if late is not None:
         # seen late: the session began at the counter's baseline, from the last parked look
-        start_at, baseline, p = late
+        start_at, baseline, p, since = late
+        counter = s.snapshot.charge_energy_added_kwh or 0.0
+        seen = LateStart(since, at, counter, counter - baseline, s.snapshot.charger_power_kw)
+        s = replace(s, charge=replace(s.charge, late=seen) if s.charge else None)
         first = replace(
             s.snapshot,
             charge_energy_added_kwh=baseline,
@@ -586,7 +640,9 @@ def _open_charge(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
     return _charge_sample(s, at, fx)
 
 
-def _late_charge_start(s: CarState, at: datetime) -> tuple[datetime, float, VehicleState] | None:
+def _late_charge_start(
+    s: CarState, at: datetime
+) -> tuple[datetime, float, VehicleState, datetime] | None:
     """A charge first seen with energy on its session counter began before it was seen."""
     p, since = s.parked, _since_parked(s, at, moved=False)
     counter = s.snapshot.charge_energy_added_kwh
@@ -600,7 +656,7 @@ def _late_charge_start(s: CarState, at: datetime) -> tuple[datetime, float, Vehi
     start = policy.estimated_charge_start(since, at, added, power)
     if start >= at:
         return None
-    return start, baseline, p
+    return start, baseline, p, since
 
 
 def _charge_sample(
@@ -628,6 +684,8 @@ def _charge_end(s: CarState, seen_at: datetime) -> datetime:
     the energy added since at the power it was charging with."""
     c = s.charge
     counter = s.snapshot.charge_energy_added_kwh
+    if c is not None and c.ended_at is not None and c.ended_at <= seen_at:
+        return c.ended_at  # a pushed record said when
     if c is None or c.last_sample_at is None or c.last_added_kwh is None or counter is None:
         return seen_at
     if seen_at - c.last_sample_at <= timedelta(seconds=10) or counter < c.last_added_kwh:
@@ -640,6 +698,14 @@ def _close_charge(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> C
     c = s.charge
     if c is None:
         return s
+    late, steady = c.late, c.steady
+    if late is not None and steady is not None:
+        pace = policy.measured_charge_pace(late.seen_at, late.counter_kwh, *steady)
+        start = policy.estimated_charge_start(late.since, late.seen_at, late.added_kwh, pace)
+        if pace is not None and start < late.seen_at and abs(start - c.started_at) >= _SECOND:
+            # the counter's own pace, measured since, places the start closer
+            fx.append(MoveChargeStart(c.ref, start, c.started_at))
+            c = replace(c, started_at=start)
     fx.append(CloseChargingProcess(c.ref, max(at, c.started_at), reason))
     return replace(s, charge=None)
 
@@ -953,7 +1019,9 @@ def _driving_unreachable(s: CarState, now: datetime, fx: list[Effect]) -> CarSta
 
 def _charging_full(s: CarState, obs: Observation, now: datetime, fx: list[Effect]) -> CarState:
     vs, at = s.snapshot, obs.at
+    s = _counter_heard(s, at)
     if vs.charging_state in CHARGING_NOW:
+        s = _charge_ended(s, None)  # a pushed end this look contradicts was a pause
         s = _charge_sample(s, at, fx)
         if s.parked is not None and s.parked.odometer_km == vs.odometer_km:
             s = replace(s, still_at=at)  # a drive seen after the charge began after this
@@ -1054,8 +1122,9 @@ def _connectivity(
         return s
     if phase is P.CHARGING:
         if c is Connectivity.ASLEEP:
-            s = _charge_sample(s, at, fx)
-            s = _close_charge(s, at, "aborted", fx)
+            end = s.charge.ended_at if s.charge and s.charge.ended_at else at
+            s = _charge_sample(s, end, fx)
+            s = _close_charge(s, end, "aborted", fx)
             s = _go(s, T.ASLEEP, now, fx)
             return _start_light(s, c, at, now, fx)
         if c is Connectivity.OFFLINE:
@@ -1224,8 +1293,10 @@ def _on_pushed(
     s: CarState, obs: Observation, full_frame: bool, now: datetime, fx: list[Effect]
 ) -> CarState:
     vs, at = obs.state, obs.at
-    if s.phase in (P.ONLINE, P.SUSPENDED) and s.rest_at is not None and at < s.rest_at:
-        return s  # older than the last vehicle_data: it would move the car backwards
+    if s.rest_at is not None and at < s.rest_at:
+        # older than the last vehicle_data: it would move the car backwards, and a drive's
+        # position at its own time would fall before that look (not moved after it)
+        return s
     before = s.snapshot
     s = _merge(s, vs, authoritative_shift=full_frame)
     shift = s.snapshot.shift_state if (full_frame or vs.shift_state) else None
@@ -1284,11 +1355,26 @@ def _on_pushed(
         return replace(s, last_used=now)
 
     if phase is P.CHARGING:
+        if vs.charge_energy_added_kwh is not None:
+            s = _counter_heard(s, at)
         if in_gear:
             _schedule(s, FetchKind.FULL, 0, now, fx, "gear while charging")
             return s
+        if s.charge is not None and s.charge.ended_at is not None:
+            if vs.charging_state not in CHARGING_NOW:
+                return s  # the end is placed; the look at the counter is due
+            s = _charge_ended(s, None)  # it charges again: that was a pause
         ended = vs.charging_state is not None and vs.charging_state not in CHARGING_NOW
-        if ended and policy.push_carries_charging(s.feed):
+        if ended and policy.push_carries_charging(s.feed) and s.charge is not None:
+            # the record saying so is the end; the counter comes on its own interval and
+            # past its minimum_delta, so what went in since its last value needs a look
+            s = _charge_ended(s, at)
+            c = s.charge
+            assert c is not None
+            power = policy.battery_power_kw(c.last_power_kw, s.snapshot.fast_charger_present)
+            if policy.counter_in_doubt(c.counter_at, at, power):
+                _schedule(s, FetchKind.FULL, 0, now, fx, "charge ended, counter behind")
+                return s
             return _end_charge(s, at, vs.charging_state or "stopped", now, fx, None)
         if _has_charge_fields(vs) and policy.push_carries_charging(s.feed):
             # a feed may push every second; samples keep TeslaMate's polling density
@@ -1357,6 +1443,27 @@ def _after_push_start(s: CarState, at: datetime, now: datetime, fx: list[Effect]
     return _start_pushed(s, at, now, fx)
 
 
+def _counter_heard(s: CarState, at: datetime) -> CarState:
+    c = s.charge
+    if c is None:
+        return s
+    c = replace(c, counter_at=at)
+    counter, late = s.snapshot.charge_energy_added_kwh, c.late
+    if (
+        late is not None
+        and counter is not None
+        and at > late.seen_at
+        and policy.same_charger_power(late.power_kw, s.snapshot.charger_power_kw)
+    ):
+        c = replace(c, steady=(at, counter))
+    return replace(s, charge=c)
+
+
+def _charge_ended(s: CarState, at: datetime | None) -> CarState:
+    c = s.charge
+    return s if c is None else replace(s, charge=replace(c, ended_at=at))
+
+
 def _has_charge_fields(vs: VehicleState) -> bool:
     return vs.charge_energy_added_kwh is not None or vs.charger_power_kw is not None
 
@@ -1380,7 +1487,29 @@ def _on_stream_down(s: CarState, now: datetime, fx: list[Effect]) -> CarState:
     return s
 
 
-# --- timers and commands ----------------------------------------------------------------
+# --- timers, settings and commands ------------------------------------------------------
+
+
+def _on_settings(s: CarState, settings: CarSettings, now: datetime, fx: list[Effect]) -> CarState:
+    """New car settings; ``use_streaming_api`` turns the car's stream off or on again."""
+    own = s.pushed if s.pushed is not None else s.feed
+    feed = policy.feed_for(own, settings)
+    before = s.feed
+    s = replace(s, settings=settings, pushed=own, feed=feed)
+    if feed is before:
+        return s
+    fx.append(Log("stream setting changed", "info", {"feed": feed.value}))
+    s = _sync_stream(s, fx)
+    # the next look follows the new feed's cadence (a stream's watchdog may be minutes off)
+    if s.phase is P.DRIVING:
+        _schedule(s, FetchKind.FULL, _driving_poll(s), now, fx, "stream setting")
+    elif s.phase is P.CHARGING:
+        _schedule(s, FetchKind.FULL, _charging_poll(s), now, fx, "stream setting")
+    elif s.phase is P.ONLINE:
+        kind = policy.online_poll_kind(s.feed, s.stream_up)
+        every = policy.idle_poll(s.timing, streaming=policy.streaming(s.feed, s.stream_up))
+        _schedule(s, kind, every, now, fx, "stream setting")
+    return s
 
 
 def _on_timer(s: CarState, timer: TimerKind, now: datetime, fx: list[Effect]) -> CarState:

@@ -215,6 +215,15 @@ def look_when_still_online(
     return last_look is None or now - last_look >= timedelta(minutes=settings.suspend_min)
 
 
+def feed_for(pushed: Feed, settings: CarSettings) -> Feed:
+    """The feed the machine uses: a car's ``use_streaming_api`` off (as in TeslaMate) turns
+    its streaming websocket off and leaves it to polling. Telemetry, which the car pushes
+    unasked and which TeslaMate does not know, is not the streaming API and stays."""
+    if pushed is Feed.STREAM and not settings.use_streaming_api:
+        return Feed.NONE
+    return pushed
+
+
 def stream_wanted(feed: Feed, phase: Phase, probe: Probe) -> bool:
     """Should the legacy stream be connected? (Telemetry is never asked for.)
 
@@ -374,6 +383,52 @@ def battery_power_kw(charger_power_kw: float | None, fast_charger: bool | None) 
     if not charger_power_kw or charger_power_kw <= 0:
         return None
     return charger_power_kw if fast_charger else charger_power_kw * AC_CHARGE_EFFICIENCY
+
+
+COUNTER_RESOLUTION_KWH = 0.01
+"""The session counter's step in ``vehicle_data`` (``charge_energy_added``, two decimals)."""
+
+
+def counter_in_doubt(
+    counter_at: datetime | None, ended_at: datetime, power_kw: float | None
+) -> bool:
+    """Has the session counter (last heard at `counter_at`, going up at `power_kw` on the
+    battery side) possibly missed energy that went in before a pushed charge end?
+
+    Telemetry sends ``DCChargingEnergyIn`` only on its interval and past its
+    ``minimum_delta`` (60 s and 0.1 kWh in the balanced profile), while the charging
+    state goes out within seconds: at the end the last pushed counter can be a minute
+    (0.2 kWh on a wallbox) behind, a few per cent of a short charge. Then one paid look
+    reads the counter's final value.
+    """
+    if counter_at is None or power_kw is None:
+        return True
+    missed = power_kw * max(0.0, (ended_at - counter_at).total_seconds()) / 3600
+    return missed >= COUNTER_RESOLUTION_KWH
+
+
+PACE_MIN_KWH = 2.0
+"""The least the counter must have gone up between two readings for its pace to be
+measured to half a per cent (readings to 0.01 kWh)."""
+
+
+def measured_charge_pace(
+    first_at: datetime, first_kwh: float, later_at: datetime, later_kwh: float
+) -> float | None:
+    """The session counter's own pace (kW, battery side) between two readings taken at
+    one charger power, if they lie far enough apart to say."""
+    hours = (later_at - first_at).total_seconds() / 3600
+    added = later_kwh - first_kwh
+    if hours <= 0 or added < PACE_MIN_KWH:
+        return None
+    return added / hours
+
+
+def same_charger_power(a: float | None, b: float | None) -> bool:
+    """Two charger power readings (kW) of one steady charge (within 5 %)?"""
+    if a is None or b is None or a <= 0 or b <= 0:
+        return False
+    return abs(a - b) <= 0.05 * max(a, b)
 
 
 def estimated_charge_start(
