@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -38,6 +39,7 @@ LOOP = asyncio.new_event_loop()  # one for the run: a loop per input costs more 
 DIALECTS = list(Dialect)
 KINDS = list(FetchKind)
 WORK = Path(sys.argv[2])
+FILES = itertools.count()
 
 
 def _json(data: bytes) -> object:
@@ -123,10 +125,13 @@ def sse(data: bytes) -> None:
 
 
 def csv(data: bytes) -> None:
-    path = WORK / "TeslaFi32019.csv"
+    path = WORK / f"TeslaFi32019-{next(FILES)}.csv"  # a new file: overwriting one is slow
     path.write_bytes(data)
-    for item in read_rows(MonthFile(path, 2019, 3), f.BERLIN):
-        assert isinstance(item, Row | Rejected)
+    try:
+        for item in read_rows(MonthFile(path, 2019, 3), f.BERLIN):
+            assert isinstance(item, Row | Rejected)
+    finally:
+        path.unlink()
 
 
 def corpus(decoder: str) -> list[bytes]:
