@@ -318,7 +318,11 @@ def rest_client_batch(inputs: list[dict[str, Any]]) -> None:
 
     async def go() -> None:
         for one in inputs:
-            await rest_client_one(**one)
+            try:
+                await rest_client_one(**one)
+            except BaseException as exc:
+                exc.add_note(f"fuzz input: {one!r}"[:2000])
+                raise
 
     asyncio.run(go())
 
