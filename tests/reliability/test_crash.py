@@ -24,6 +24,7 @@ import os
 import random
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 
 from fleetlog.clock import LoopClock
 from fleetlog.config import load_settings
+from fleetlog.runtime import sim_clock
 from fleetlog.sim.command import SimSettings, make_server
 from fleetlog.sources.tesla import sign_in_with_tokens
 from fleetlog.store import make_engine, upgrade
@@ -273,3 +275,18 @@ async def test_sigkill_fifty_times_through_a_week(tmp_path: Path) -> None:
     assert (ref.exit_code, out.exit_code) == (0, 0), "fleetlog run did not exit 0 on SIGTERM"
     ref.engine.dispose()
     out.engine.dispose()
+
+
+async def test_the_loggers_clock_agrees_with_the_simulator_after_a_slow_start() -> None:
+    """Found by the long crash suite: ``run --sim-url`` anchored the simulator's time at its
+    first use, after start-up, so a restarted logger ran behind (drives stamped early)."""
+    server = make_server(
+        SimSettings(scenario="commuter-week", mode="owner", speed=100.0, port=0,
+                    start=timedelta(hours=1), billing_limit_usd=None)
+    )  # fmt: skip
+    async with server as sim:
+        clock, speed = await asyncio.to_thread(sim_clock, sim.env["FLEETLOG_SIM_URL"])
+        await asyncio.to_thread(time.sleep, 1.0)  # a start-up: imports, migrations, services
+        lag = (sim.clock.now() - clock.now()).total_seconds()
+    assert speed == 100.0
+    assert abs(lag) < 30, f"the logger's clock is {lag:.0f} simulated s behind"  # was ~100
