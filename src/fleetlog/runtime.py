@@ -340,4 +340,9 @@ def sim_clock(sim_url: str) -> tuple[LoopClock, float]:
     answer = httpx.get(sim_url.rstrip("/") + "/clock", timeout=10).json()
     speed = float(answer.get("speed") or 1.0)
     now = datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00"))
-    return LoopClock(epoch=now, speed=speed), speed
+    clock = LoopClock(epoch=now, speed=speed)
+    # anchored now (the loop's clock is time.monotonic too), not at first use in the loop:
+    # the start-up in between would leave the logger behind the simulator by its length
+    # × speed (35 simulated minutes for a 7 s start at 300×: drives stamped too early)
+    clock.monotonic()
+    return clock, speed

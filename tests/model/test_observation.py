@@ -56,7 +56,11 @@ def test_unit_conversions() -> None:
     assert units.boolean("true") is True and units.boolean(0) is False
 
 
-@pytest.mark.parametrize("bad", ["abc", "nan", "inf", True, [1], {"a": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    ["abc", "nan", "inf", True, [1], {"a": 1},
+     pytest.param(10**400, id="int-past-float"), pytest.param(-(10**5000), id="int-5000-digits")],
+)  # fmt: skip
 def test_bad_numbers_raise_unit_error(bad: object) -> None:
     with pytest.raises(units.UnitError):
         units.number(bad)

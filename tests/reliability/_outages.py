@@ -581,6 +581,8 @@ async def drive_through(
             clock=sim.clock,
         )
         run = Run(sim, engine, speed, marks, values)
+        # the sign-in above listed the cars too: the logger is up at the next listing
+        listed = sum(1 for r in requests if r[1].endswith("products"))
         stop_watch = asyncio.Event()
         watcher = asyncio.create_task(_watch_commits(engine, commits, stop_watch))
         try:
@@ -588,7 +590,7 @@ async def drive_through(
                 # the logger is up once it has listed the cars; the drive must still be ahead
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + 60
-                while not any(r[1].endswith("products") for r in requests):
+                while sum(1 for r in requests if r[1].endswith("products")) <= listed:
                     if loop.time() > deadline or proc.returncode is not None:
                         raise RuntimeError("fleetlog run did not list the cars")
                     await asyncio.sleep(0.02)

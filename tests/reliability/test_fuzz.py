@@ -3,135 +3,124 @@
 Each decoder may refuse input only with its documented error (``FrameError`` for pushed
 frames, ``PayloadError`` for REST bodies, a ``Rejected`` row for CSV, a ``TeslaError`` from the
 REST client); the layers above them (``RestFetcher``, ``RecordIngest``) never raise at all.
+Every log line a bad input causes is formatted (a line that cannot be is a failure) and dropped.
 
-The short variant (the normal run) tries a few hundred inputs per decoder; ``--long`` runs the
-same properties with 100,000 inputs each (hypothesis; no deadline, no shrinking database).
-Complements ``tests/streaming/test_fuzz.py`` (which fuzzes the streaming decoders on their
-own) with mutations of real payloads taken from the simulator, the REST client over an
-in-process transport, and the TeslaFi CSV reader.
+The short variant (the normal run) tries 150 hypothesis inputs per decoder. ``--long`` tries
+100,000 per decoder, counted: each hypothesis example brings one input from the strategies
+below and a seed for 19 more from the fast generator in ``_fuzzing.py`` (the same kinds of
+value, a hundred times cheaper to draw than through hypothesis), so the whole long run takes
+minutes, not hours. With ``atheris`` installed, ``test_atheris`` also runs each decoder under
+coverage-guided libFuzzer (3,000 inputs over all of them; 100,000 each with ``--long``);
+skipped without it.
+The properties, the seeds (the simulator's real payloads, a real TeslaFi export) and the
+generator live in ``_fuzzing.py``. Complements ``tests/streaming/test_fuzz.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
+import os
 import random
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fleetlog.clock import ManualClock
-from fleetlog.importers.teslafi_csv import (
-    LocalClock,
-    MonthFile,
-    Rejected,
-    Row,
-    parse_row,
-    read_rows,
-)
-from fleetlog.model.observation import Source
-from fleetlog.sim import CloudOptions, World, build
-from fleetlog.sim.encoding import encode, server_transform, to_protojson
-from fleetlog.sim.payload import vehicle_data, vehicle_item
-from fleetlog.sim.push import PushHub, PushSink
-from fleetlog.sim.telemetry import ConnectivityRecord, VRecord
-from fleetlog.sources.polling import RestFetcher
-from fleetlog.sources.streaming.feed import FeedEvent, RecordIngest
-from fleetlog.sources.streaming.records import RECORD_TYPES, FrameError, Notice, decode_record
-from fleetlog.sources.streaming.sequencer import Sequencer
-from fleetlog.sources.streaming.sse import sse_lines, sse_records
-from fleetlog.sources.streaming.telemetry import mqtt_records
-from fleetlog.sources.streaming.websocket import Dialect, observation_from_row, parse_message
-from fleetlog.sources.tesla import TeslaClient, TeslaError
-from fleetlog.sources.tesla._hosts import Mode, Profile, RefreshStyle
-from fleetlog.sources.tesla._pricing import Pricing
-from fleetlog.sources.vehicle_data import (
-    PayloadError,
-    observation_from_vehicle_data,
-    observation_from_vehicle_item,
-)
+sys.path.insert(0, str(Path(__file__).parent))  # this folder's helpers
+
+import _fuzzing as f
+
+from fleetlog.sources.streaming.records import RECORD_TYPES, decode_record
+from fleetlog.sources.streaming.websocket import Dialect
+from fleetlog.sources.vehicle_data import observation_from_vehicle_data
 from fleetlog.vehicle.events import FetchKind
 
-T0 = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)
 SHORT = settings(
     max_examples=150,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+LONG_INPUTS = 100_000
+BATCH = 20  # inputs per hypothesis example in the long variant: 1 from hypothesis, 19 fast
 LONG = settings(
-    max_examples=100_000,
+    max_examples=LONG_INPUTS // BATCH,
     deadline=None,
     database=None,
+    phases=(Phase.explicit, Phase.generate, Phase.shrink),  # no "explain": slow on a big run
     suppress_health_check=list(HealthCheck),
 )
 
 
-def both(fn: Callable[..., None], /, **strategies: st.SearchStrategy[Any]) -> tuple[Any, Any]:
-    """The property as a short test and as a ``--long`` test with 100k inputs."""
-    short = SHORT(given(**strategies)(fn))
-    long = pytest.mark.slow(LONG(given(**strategies)(fn)))
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[None]:
+    with f.quiet_logs():
+        yield
+
+
+Batch = Callable[[list[dict[str, Any]]], None]
+
+
+def _each(body: Callable[..., None]) -> Batch:
+    def run(inputs: list[dict[str, Any]]) -> None:
+        for one in inputs:
+            try:
+                body(**one)
+            except BaseException as exc:
+                exc.add_note(f"fuzz input: {one!r}"[:2000])
+                raise
+
+    return run
+
+
+def _long_run(
+    batch: Batch,
+    more: Callable[[random.Random], dict[str, Any]],
+    examples: int = LONG_INPUTS // BATCH,
+    **strategies: Any,
+) -> int:
+    """Run the long variant; returns how many inputs the decoder saw."""
+    seen = 0
+
+    @settings(LONG, max_examples=examples)
+    @given(batch_seed=st.integers(0, (1 << 32) - 1), **strategies)
+    def run(batch_seed: int, **drawn: Any) -> None:
+        nonlocal seen
+        # seeded by the whole example: hypothesis repeats small seeds, rarely whole examples,
+        # and a replay (shrinking) must draw the same batch again
+        rng = random.Random(repr((batch_seed, sorted(drawn.items()))))
+        batch([drawn, *(more(rng) for _ in range(BATCH - 1))])
+        seen += BATCH
+
+    run()
+    return seen
+
+
+def both(
+    body: Callable[..., None],
+    more: Callable[[random.Random], dict[str, Any]],
+    /,
+    batch: Batch | None = None,
+    **strategies: st.SearchStrategy[Any],
+) -> tuple[Any, Any]:
+    """The property as a short test and as a ``--long`` test with at least 100k inputs."""
+    short = SHORT(given(**strategies)(body))
+
+    @pytest.mark.slow
+    def long() -> None:
+        seen = _long_run(batch or _each(body), more, **strategies)
+        assert seen >= LONG_INPUTS
+
     return short, long
 
 
-# --- real payloads to mutate, from the simulator ---------------------------------------------
-
-
-class _Collect(PushSink):
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-
-    def on_record(self, record: Any) -> None:
-        self.records.append(record)
-
-
-def _samples() -> dict[str, Any]:
-    """A commute's worth of what the simulator sends, in every encoding fleetlog reads."""
-    world = World(
-        build("commuter-week", 1), CloudOptions(mode="teslemetry", billing_limit_usd=None)
-    )
-    hub = PushHub(world, ack_loss=0.0)
-    world.advance(datetime(2025, 3, 3, 6, 47, tzinfo=UTC))
-    sink = _Collect()
-    hub.add_sink(sink)
-    hub.attach()
-    world.advance(datetime(2025, 3, 3, 6, 55, tzinfo=UTC))
-    car = world.cars[0]
-    sections = {"charge_state", "climate_state", "drive_state", "gui_settings",
-                "vehicle_config", "vehicle_state", "location_data"}  # fmt: skip
-    rest = vehicle_data(car, car.snapshot(), sections, world.account.id)
-    item = vehicle_item(car, car.snapshot())
-    v = [server_transform(r) for r in sink.records if isinstance(r, VRecord)][:40]
-    conn = [r for r in sink.records if isinstance(r, ConnectivityRecord)]
-    proto = [encode(r, "protobuf") for r in v] + [encode(r, "protobuf") for r in conn]
-    pjson = [encode(r, "json") for r in v]
-    stamp = "2025-03-03T06:50:00Z"
-    sse = [{"vin": r.vin, "createdAt": stamp, "data": _flat(to_protojson(r))} for r in v[:10]]
-    return {"rest": rest, "item": item, "proto": proto, "json": pjson, "sse": sse}
-
-
-def _flat(pj: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for d in pj.get("data", []):
-        value = d.get("value") or {}
-        out[str(d.get("key"))] = next(iter(value.values()), None) if value else None
-    return out
-
-
-SAMPLES = _samples()
-STREAM_ROW = "1741000000000,55,1234.5,80,520,90,48.137,11.575,12,D,200.1,180.5,91"
-
-json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 json_values = st.recursive(
-    json_leaf,
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
@@ -140,167 +129,50 @@ json_values = st.recursive(
 edits = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), min_size=1, max_size=8)
 
 
-def _mutate(data: bytes, changes: list[tuple[int, int]], cut: int | None = None) -> bytes:
-    buf = bytearray(data)
-    for pos, byte in changes:
-        if buf:
-            buf[pos % len(buf)] = byte
-    return bytes(buf if cut is None else buf[:cut])
-
-
-def _mutate_json(value: Any, rng: random.Random, replacement: Any) -> Any:
-    """`value` with one leaf somewhere (or a whole branch) replaced by `replacement`."""
-    if isinstance(value, dict) and value:
-        key = rng.choice(sorted(value, key=str))
-        out = dict(value)
-        out[key] = replacement if rng.random() < 0.3 else _mutate_json(value[key], rng, replacement)
-        return out
-    if isinstance(value, list) and value:
-        i = rng.randrange(len(value))
-        out_l = list(value)
-        out_l[i] = replacement if rng.random() < 0.3 else _mutate_json(value[i], rng, replacement)
-        return out_l
-    return replacement
-
-
-class _Outlet:
-    def event(self, item: FeedEvent) -> None:
-        return None
-
-    def notice(self, item: Notice, feed: str) -> None:
-        return None
-
-
-def _ingest() -> RecordIngest:
-    return RecordIngest(
-        "fuzz", _Outlet(), Sequencer(Source.TELEMETRY), ManualClock(T0), frozenset()
-    )
-
-
 # --- REST JSON ---------------------------------------------------------------------------------
 
-
-def _rest_body(seed: int, replacement: Any) -> None:
-    payload = _mutate_json(SAMPLES["rest"], random.Random(seed), replacement)
-    with contextlib.suppress(PayloadError):
-        observation_from_vehicle_data(payload, received_at=T0)
-    item = _mutate_json(SAMPLES["item"], random.Random(seed + 1), replacement)
-    with contextlib.suppress(PayloadError):
-        observation_from_vehicle_item(item, received_at=T0)
-
-
 test_rest_json, test_rest_json_long = both(
-    _rest_body, seed=st.integers(0, 1 << 30), replacement=json_values
+    f.rest_json_body, f.more_rest_json, seed=st.integers(0, 1 << 30), replacement=json_values
 )
-
-
-def _profile() -> Profile:
-    base = "http://tesla.fuzz"
-    return Profile(
-        mode=Mode.PROVIDER,
-        api_base=base,
-        issuer=base + "/oauth2/v3",
-        client_id="ownerapi",
-        refresh_style=RefreshStyle.JSON,
-        pricing=Pricing(),
-        provider_token="fuzz-provider-token-0123456789",
-    )
-
-
-def _rest_client_body(status: int, content: bytes, retry_after: str, kind: FetchKind) -> None:
-    def answer(_request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, content=content, headers={"Retry-After": retry_after})
-
-    async def go() -> None:
-        clock = ManualClock(T0)
-        http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-        client = TeslaClient(_profile(), None, clock=clock, http=http)
-        try:
-            for call in (
-                client.products,
-                lambda: client.vehicle(1),
-                lambda: client.vehicle_data(1),
-            ):
-                with contextlib.suppress(TeslaError, PayloadError):
-                    await call()
-            # the layer the worker uses turns every outcome into an event: nothing leaves it
-            await RestFetcher(client, 1, "VIN", clock).fetch(kind)
-        finally:
-            await http.aclose()
-
-    asyncio.run(go())
-
 
 rest_bodies = st.one_of(
     st.binary(max_size=200),
-    json_values.map(lambda v: json.dumps(v).encode()),
-    json_values.map(lambda v: json.dumps({"response": v}).encode()),
+    json_values.map(lambda v: f.json.dumps(v).encode()),
+    json_values.map(lambda v: f.json.dumps({"response": v}).encode()),
     st.builds(
-        lambda seed, rep: json.dumps(
-            {"response": _mutate_json(SAMPLES["rest"], random.Random(seed), rep)}
+        lambda seed, rep: f.json.dumps(
+            {"response": f.mutate_json(f.SAMPLES["rest"], random.Random(seed), rep)}
         ).encode(),
         st.integers(0, 1 << 30),
         json_values,
     ),
 )
 test_rest_client, test_rest_client_long = both(
-    _rest_client_body,
-    status=st.sampled_from(
-        [200, 200, 200, 400, 401, 403, 404, 405, 408, 412, 421, 429, 500, 503, 540]
-    )
-    | st.integers(100, 599),
+    f.rest_client_body,
+    f.more_rest_client,
+    batch=f.rest_client_batch,
+    status=st.sampled_from(f.STATUSES) | st.integers(100, 599),
     content=rest_bodies,
-    retry_after=st.text(alphabet="0123456789 ,:GMTMonTueDecabc-", max_size=30),
+    retry_after=st.text(alphabet=f.RETRY_AFTER, max_size=30),
     kind=st.sampled_from(list(FetchKind)),
 )
 
-
 # --- streaming websocket ----------------------------------------------------------------------
 
-
-def _stream_body(
-    cells: list[str], dialect: Dialect, frame: Any, mutations: list[tuple[int, int]]
-) -> None:
-    for row in (",".join(cells), _mutate(STREAM_ROW.encode(), mutations).decode("latin-1")):
-        with contextlib.suppress(FrameError):
-            observation_from_row("5YJ3E7EB0KF000001", row, dialect)
-    message = {"msg_type": "data:update", "tag": "1", "value": ",".join(cells)}
-    for text in (
-        json.dumps(frame),
-        json.dumps(message),
-        _mutate(json.dumps(message).encode(), mutations),
-    ):
-        with contextlib.suppress(FrameError):
-            parse_message(text)
-
-
 test_stream_frames, test_stream_frames_long = both(
-    _stream_body,
-    cells=st.lists(st.text(alphabet="0123456789.-eDPRN ,x", max_size=9), max_size=15),
+    f.stream_body,
+    f.more_stream,
+    cells=st.lists(st.text(alphabet=f.CELL_CHARS, max_size=9), max_size=15),
     dialect=st.sampled_from(list(Dialect)),
     frame=json_values,
     mutations=edits,
 )
 
-
 # --- telemetry: protobuf, protojson, MQTT values ---------------------------------------------
 
-
-def _telemetry_body(
-    kind: str, index: int, mutations: list[tuple[int, int]], cut: int, raw: bytes
-) -> None:
-    pool = SAMPLES["proto"] if index % 2 else SAMPLES["json"]
-    base = pool[index % len(pool)]
-    for data in (_mutate(base, mutations, cut), raw):
-        with contextlib.suppress(FrameError):
-            decode_record(kind, data)
-        ingest = _ingest()
-        ingest.decode(lambda d=data: decode_record("V", d), data)  # never raises
-        ingest.flush(everything=True)
-
-
 test_telemetry_records, test_telemetry_records_long = both(
-    _telemetry_body,
+    f.telemetry_body,
+    f.more_telemetry,
     kind=st.sampled_from(RECORD_TYPES),
     index=st.integers(0, 1000),
     mutations=edits,
@@ -308,91 +180,27 @@ test_telemetry_records, test_telemetry_records_long = both(
     raw=st.binary(max_size=120),
 )
 
-
-def _mqtt_body(value: Any, field: str, kind: str, raw: bytes) -> None:
-    topic = f"tb/5YJ3E7EB0KF000001/{kind}/{field}"
-    if kind == "connectivity":
-        topic = "tb/5YJ3E7EB0KF000001/connectivity"
-    elif kind == "alerts":
-        topic += "/current"
-    for payload in (json.dumps(value).encode(), raw):
-        try:
-            records = mqtt_records(topic, payload, "tb")
-        except FrameError:
-            continue
-        ingest = _ingest()
-        ingest.records(records)
-        ingest.flush(everything=True)
-
-
 test_mqtt_values, test_mqtt_values_long = both(
-    _mqtt_body,
+    f.mqtt_body,
+    f.more_mqtt,
     value=json_values,
-    field=st.sampled_from(["Location", "Gear", "VehicleSpeed", "Soc", "Odometer", "Nope"])
-    | st.text(max_size=10),
-    kind=st.sampled_from(["v", "connectivity", "alerts", "errors"]),
+    field=st.sampled_from(f.MQTT_FIELDS) | st.text(max_size=10),
+    kind=st.sampled_from(f.MQTT_KINDS),
     raw=st.binary(max_size=60),
 )
 
-
 # --- SSE --------------------------------------------------------------------------------------
 
-
-def _sse_body(index: int, seed: int, replacement: Any, lines: list[str]) -> None:
-    base = SAMPLES["sse"][index % len(SAMPLES["sse"])]
-    for event in (_mutate_json(base, random.Random(seed), replacement), replacement):
-        try:
-            records, _state = sse_records(event)
-        except FrameError:
-            continue
-        ingest = _ingest()
-        ingest.records(records)
-        ingest.flush(everything=True)
-    buffer: list[str] = []
-    for line in lines:
-        data = sse_lines(buffer, line)
-        if data is not None:
-            with contextlib.suppress(ValueError), contextlib.suppress(FrameError):
-                sse_records(json.loads(data))
-
-
 test_sse_events, test_sse_events_long = both(
-    _sse_body,
+    f.sse_body,
+    f.more_sse,
     index=st.integers(0, 100),
     seed=st.integers(0, 1 << 30),
     replacement=json_values,
-    lines=st.lists(
-        st.sampled_from(["", "data: {}", ": keep-alive"]) | st.text(max_size=30), max_size=8
-    ),
+    lines=st.lists(st.sampled_from(f.SSE_LINES) | st.text(max_size=30), max_size=8),
 )
 
-
 # --- TeslaFi CSV ------------------------------------------------------------------------------
-
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "teslafi" / "two_cars_dst" / "TeslaFi32019.csv"
-_LINES = FIXTURE.read_text(encoding="utf-8").splitlines()
-HEADER = [h.strip() for h in _LINES[0].split(",")]
-ROWS = [line.split(",") for line in _LINES[1:40] if line.strip()]
-BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def _csv_body(index: int, changes: list[tuple[int, str]], blob: bytes, tmp_dir: Path) -> None:
-    cells = list(ROWS[index % len(ROWS)])
-    cells += [""] * (len(HEADER) - len(cells))
-    for pos, text in changes:
-        cells[pos % len(cells)] = text
-    clocks: dict[str, LocalClock] = {}
-    result = parse_row(
-        1, dict(zip(HEADER, cells[: len(HEADER)], strict=True)), clocks, BERLIN, None
-    )
-    assert isinstance(result, Row | Rejected)
-    # whole files: a mutated export, and arbitrary bytes under a TeslaFi name
-    text = "\n".join([_LINES[0], ",".join(cells), *_LINES[1:4]]).encode()
-    for content in (text, blob, _LINES[0].encode() + b"\n" + blob):
-        path = tmp_dir / "TeslaFi32019.csv"
-        path.write_bytes(content)
-        for item in read_rows(MonthFile(path, 2019, 3), BERLIN):
-            assert isinstance(item, Row | Rejected)
 
 
 @pytest.fixture(scope="module")
@@ -403,11 +211,7 @@ def csv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 _csv_strategies = {
     "index": st.integers(0, 100),
     "changes": st.lists(
-        st.tuples(
-            st.integers(0, 500),
-            st.sampled_from(["", "-1", "1e309", "nan", "inf", "2019-03-31 02:30:00", "x" * 300])
-            | st.text(max_size=20),
-        ),
+        st.tuples(st.integers(0, 500), st.sampled_from(f.CSV_TEXTS) | st.text(max_size=20)),
         min_size=1,
         max_size=6,
     ),
@@ -420,23 +224,88 @@ _csv_strategies = {
 def test_teslafi_csv(
     csv_dir: Path, index: int, changes: list[tuple[int, str]], blob: bytes
 ) -> None:
-    _csv_body(index, changes, blob, csv_dir)
+    f.csv_body(index, changes, blob, csv_dir)
 
 
 @pytest.mark.slow
-@LONG
-@given(**_csv_strategies)
-def test_teslafi_csv_long(
-    csv_dir: Path, index: int, changes: list[tuple[int, str]], blob: bytes
-) -> None:
-    _csv_body(index, changes, blob, csv_dir)
+def test_teslafi_csv_long(csv_dir: Path) -> None:
+    def body(**one: Any) -> None:
+        f.csv_body(tmp_dir=csv_dir, **one)
+
+    assert _long_run(_each(body), f.more_csv, **_csv_strategies) >= LONG_INPUTS
+
+
+# --- the harness itself -----------------------------------------------------------------------
 
 
 def test_samples_are_real() -> None:
     """The seeds decode cleanly: the mutations start from what the sources really send."""
-    assert observation_from_vehicle_data(SAMPLES["rest"], received_at=T0).state.odometer_km
-    assert all(decode_record("V", p) for p in SAMPLES["json"])
-    assert len(SAMPLES["proto"]) > 10
-    assert ROWS and len(HEADER) > 50
-    started = datetime.now(UTC)
-    assert datetime.now(UTC) - started < timedelta(seconds=5)
+    assert observation_from_vehicle_data(f.SAMPLES["rest"], received_at=f.T0).state.odometer_km
+    assert all(decode_record("V", p) for p in f.SAMPLES["json"])
+    assert len(f.SAMPLES["proto"]) > 10
+    assert f.ROWS and len(f.HEADER) > 50
+
+
+def test_fast_generator_reaches_the_corners() -> None:
+    """The fast generator draws what hypothesis would: huge and non-finite numbers, odd text,
+    nesting, real keys — else the long variant's 95 % would be weaker inputs."""
+    rng = random.Random(1)
+    values = [f.rand_json(rng) for _ in range(3000)]
+    kinds = {type(v).__name__ for v in values}
+    assert kinds >= {"NoneType", "bool", "int", "float", "str", "list", "dict"}
+    assert any(isinstance(v, int) and abs(v) > 1 << 64 for v in values)
+    assert any(isinstance(v, float) and v != v for v in values)
+    assert any(isinstance(v, str) and any(ord(c) > 0x7FF for c in v) for v in values)
+    assert any(isinstance(v, dict) and set(v) & {"charge_state", "drive_state"} for v in values)
+    assert any(isinstance(v, list) and any(isinstance(x, dict | list) for x in v) for v in values)
+    batch = [f.more_rest_client(rng) for _ in range(500)]
+    assert {b["status"] for b in batch} >= set(f.STATUSES)
+    assert len({b["content"] for b in batch}) > 400
+
+
+def test_long_variant_counts_its_inputs() -> None:
+    """`_long_run` hands the batch one hypothesis input and BATCH-1 fast ones, and counts them."""
+    got: list[list[dict[str, Any]]] = []
+
+    def more(rng: random.Random) -> dict[str, Any]:
+        return {"k": rng.random()}
+
+    seen = _long_run(got.append, more, examples=3, x=st.integers())
+    assert seen == 3 * BATCH == sum(len(b) for b in got)
+    assert all(set(b[0]) == {"x"} and all(set(i) == {"k"} for i in b[1:]) for b in got)
+    assert len({i["k"] for b in got for i in b[1:]}) == 3 * (BATCH - 1)  # no repeats
+
+
+# --- atheris (optional) -----------------------------------------------------------------------
+
+ATHERIS_TARGET = Path(__file__).parent / "_atheris_target.py"
+
+
+def _atheris(decoder: str, runs: int, tmp_path: Path) -> None:
+    pytest.importorskip("atheris", reason="atheris is not installed (pip install atheris)")
+    started = datetime.now()
+    proc = subprocess.run(
+        [sys.executable, str(ATHERIS_TARGET), decoder, str(tmp_path),
+         f"-runs={runs}", "-print_final_stats=1", "-seed=1"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,
+    )  # fmt: skip
+    tail = proc.stderr[-4000:]
+    assert proc.returncode == 0, tail
+    done = [line for line in proc.stderr.splitlines() if "stat::number_of_executed_units" in line]
+    assert done and int(done[-1].split(":")[-1]) >= runs, tail
+    print(f"\natheris {decoder}: {runs} inputs in {datetime.now() - started}")
+
+
+ATHERIS_DECODERS = ["rest_json", "rest_client", "stream", "telemetry", "mqtt", "sse", "csv"]
+
+
+def test_atheris(tmp_path: Path) -> None:
+    """Every decoder in one run, the first byte picking which (one start-up, not seven)."""
+    _atheris("all", 3_000, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decoder", ATHERIS_DECODERS)
+def test_atheris_long(decoder: str, tmp_path: Path) -> None:
+    _atheris(decoder, LONG_INPUTS, tmp_path)

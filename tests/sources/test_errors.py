@@ -137,6 +137,10 @@ async def test_status_becomes_its_exception(
         ({}, "Retry in 600 seconds", 600.0),
         ({}, "", 300.0),  # TeslaMate's default
         ({"Retry-After": format_datetime(NOW + timedelta(seconds=90), usegmt=True)}, "", 90.0),
+        # fuzz findings: a naive date ("-0000") raised TypeError, a huge number OverflowError
+        ({"Retry-After": "Mon, 04 May 2026 12:01:30 -0000"}, "", 90.0),
+        ({"Retry-After": "8" * 40}, "", 86_400.0),
+        ({}, "Retry in 99999999999999999999 seconds", 86_400.0),
     ],
 )
 async def test_429_reads_retry_after_in_every_form(

@@ -290,3 +290,29 @@ def test_parse_time() -> None:
     assert parse_time(None) is None
     with pytest.raises(FrameError):
         parse_time("yesterday")
+    # out of the calendar: the decoder's refusal, not an OverflowError or UnitError
+    for value in (9_223_372_036_854_775_283_712, -62_135_596_800_001, 1e300):
+        with pytest.raises(FrameError, match="out of range"):
+            parse_time(value)
+    for text in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:00-01:00"):
+        with pytest.raises(FrameError, match="out of range"):
+            parse_time(text)
+
+
+def test_unreadable_location_or_time_is_a_problem_not_a_crash() -> None:
+    """A LocationValue or TimeValue that cannot be read costs that datum only (fuzz finding)."""
+    records, _ = sse_records({"vin": "V", "data": {"Location": {"latitude": [], "longitude": 1},
+                                                    "Soc": "74.4"}})  # fmt: skip
+    (rec,) = records
+    assert isinstance(rec, VRecord) and rec.data == (("Soc", "74.4"),)
+    assert len(rec.problems) == 1 and rec.problems[0].startswith("Location: location:")
+    with pytest.raises(FrameError, match="location out of range"):
+        mqtt_records("tb/VIN1/v/Location", b'{"latitude":91,"longitude":2}', "tb")
+    payload = {"vin": "V", "data": [
+        {"key": "Location", "value": {"locationValue": {"latitude": "north", "longitude": 2}}},
+        {"key": "ScheduledChargingStartTime", "value": {"timeValue": {"hour": [1]}}},
+        {"key": "Soc", "value": {"stringValue": "74.4"}},
+    ]}  # fmt: skip
+    (rec,) = decode_record("V", json.dumps(payload).encode())
+    assert isinstance(rec, VRecord) and rec.data == (("Soc", "74.4"),)
+    assert [p.split(":")[0] for p in rec.problems] == ["location", "timeValue"]

@@ -10,6 +10,7 @@ down through the feed's own parameters; everything else is the real client on re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -298,3 +299,28 @@ async def test_self_signed_tls(accept_invalid: bool, caplog: pytest.LogCaptureFi
         text = logged(caplog)
         assert "stream connection failed" in text
         assert "CERTIFICATE_VERIFY_FAILED" in text
+
+
+async def test_a_swallowed_cancel_still_stops_the_feed() -> None:
+    """Python 3.11's ``wait_for`` returns a frame that completes as the task is cancelled and
+    drops the cancel; the feed must stop anyway (it read on forever, and ``fleetlog run``
+    hung on SIGTERM: outage and crash suites). The cancel is swallowed here on purpose."""
+    async with owner_sim() as sim:
+        await sim.advance(ONLINE_AT)
+        frames = spy_frames(sim)
+        feed = feed_for(sim, StreamHub())
+
+        async def cancel_swallowed_then_run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):  # as 3.11's wait_for can
+                await asyncio.sleep(0)
+            await feed.run()
+
+        task = asyncio.create_task(cancel_swallowed_then_run())
+        done, _ = await asyncio.wait({task}, timeout=10)  # a guard, not a measurement
+        if not done:
+            task.cancel()
+        assert done and task.cancelled()
+        assert subscribes(frames) == []  # it did not connect and read on

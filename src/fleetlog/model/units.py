@@ -26,7 +26,10 @@ def number(value: object) -> float | None:
     if isinstance(value, bool):
         raise UnitError(f"expected a number, got a boolean {value!r}")
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # a JSON integer past the float range (too long to quote)
+            raise UnitError("number out of range: an integer past 1.8e308") from None
     elif isinstance(value, str):
         try:
             result = float(value.strip())

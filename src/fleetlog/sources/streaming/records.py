@@ -91,17 +91,22 @@ def parse_time(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return units.from_epoch_ms(value)
+        try:
+            return units.from_epoch_ms(value)
+        except units.UnitError as exc:
+            raise FrameError(str(exc)[:80]) from None
     if not isinstance(value, str):
         raise FrameError(f"expected a timestamp, got {type(value).__name__}")
     text = _FRACTION.sub(r"\1", value.strip())
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except ValueError:
         raise FrameError(f"not a timestamp: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past the calendar by its offset
+        raise FrameError(f"timestamp out of range: {value[:40]!r}") from None
 
 
 def _proto_time(msg: Any) -> datetime | None:
@@ -159,14 +164,17 @@ def plain_from_protojson(value: object) -> Plain:
     if descriptor.name == "invalid":
         return INVALID
     if descriptor.name == "location_value":
-        point = location(raw) if isinstance(raw, dict) else None
+        point = _location(raw) if isinstance(raw, dict) else None
         if point is None:
             raise FrameError(f"locationValue: {str(raw)[:60]!r}")
         return point
     if descriptor.name == "time_value":
         if not isinstance(raw, dict):
             raise FrameError(f"timeValue: {str(raw)[:60]!r}")
-        h, m, s = (units.integer(raw.get(k)) or 0 for k in ("hour", "minute", "second"))
+        try:
+            h, m, s = (units.integer(raw.get(k)) or 0 for k in ("hour", "minute", "second"))
+        except units.UnitError as exc:
+            raise FrameError(f"timeValue: {exc}") from None
         return f"{h:02d}:{m:02d}:{s:02d}"
     if descriptor.enum_type is not None and isinstance(raw, int) and not isinstance(raw, bool):
         member = descriptor.enum_type.values_by_number.get(raw)
@@ -174,6 +182,13 @@ def plain_from_protojson(value: object) -> Plain:
             raise FrameError(f"{key}: unknown enum number {raw}")
         return str(member.name)
     return plain_from_json(raw)
+
+
+def _location(value: dict[str, Any]) -> tuple[float, float] | None:
+    try:
+        return location(value)
+    except units.UnitError as exc:
+        raise FrameError(f"location: {exc}") from None
 
 
 def plain_from_json(value: object) -> Plain:
@@ -186,7 +201,7 @@ def plain_from_json(value: object) -> Plain:
         if set(value) == {"value"}:  # the October-2024 MQTT dispatcher wrapped every value
             return plain_from_json(value["value"])
         if "latitude" in value and "longitude" in value:
-            point = location(value)
+            point = _location(value)
             return INVALID if point is None else point
         return dict(value)
     raise FrameError(f"unexpected JSON value {str(value)[:60]!r}")

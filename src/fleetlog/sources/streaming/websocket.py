@@ -158,6 +158,18 @@ def resubscribe_delay(disconnects: int, in_gear: bool) -> float:
     return float(min(max(2.0**disconnects, 15.0), 30.0))
 
 
+def _stop_if_cancelled() -> None:
+    """Raise the cancel that Python 3.11's ``wait_for`` swallows when it meets a frame.
+
+    ``wait_for`` returns the frame instead of raising when the task is cancelled just as
+    ``ws.receive()`` completes (fixed in 3.12); the feed then read on forever, and
+    ``fleetlog run`` never exited on SIGTERM (outage suite, crash suite, busy streams).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class WebsocketFeed:
     """The streaming websocket of one car; run it as a task, cancel it to stop."""
 
@@ -204,6 +216,7 @@ class WebsocketFeed:
         """Connect, subscribe and read until cancelled; reconnect forever."""
         async with aiohttp.ClientSession() as session:
             while True:
+                _stop_if_cancelled()
                 token = self._credentials.token()
                 try:
                     wait = await self._session(session, token)
@@ -242,6 +255,7 @@ class WebsocketFeed:
         await self._send(ws, "data:subscribe_oauth", token)
         resubscribe_at: float | None = None
         while True:
+            _stop_if_cancelled()
             timeout = self._watchdog
             if resubscribe_at is not None:
                 timeout = min(timeout, max(0.0, resubscribe_at - loop.time()))

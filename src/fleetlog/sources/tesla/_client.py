@@ -25,7 +25,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -74,6 +74,8 @@ DEFAULT_ENDPOINTS = (
 DEFAULT_TIMEOUT_S = 35.0
 #: TeslaMate waits this long after a 429 without Retry-After.
 DEFAULT_RETRY_AFTER_S = 300.0
+#: A longer Retry-After is read as this: Tesla's longest (the daily quota) ends at midnight.
+MAX_RETRY_AFTER_S = 86_400.0
 #: After EXCEEDED_LIMIT (the governor then probes hourly).
 LIMIT_BACKOFF = timedelta(minutes=15)
 #: After a timeout or transport error, for callers that want a time (TeslaMate: 10-30 s).
@@ -633,7 +635,14 @@ def _payload(response: httpx.Response, endpoint: str) -> tuple[dict[str, Any], s
 
 
 def _retry_after(headers: httpx.Headers, error: str, now: datetime) -> float:
-    """Seconds to wait after a 429: Retry-After, else RateLimit-Reset, else the body, else 300."""
+    """Seconds to wait after a 429: Retry-After, else RateLimit-Reset, else the body, else 300.
+
+    At most a day: a 40-digit Retry-After would otherwise overflow the wait's datetime.
+    """
+    return min(_stated_retry_after(headers, error, now), MAX_RETRY_AFTER_S)
+
+
+def _stated_retry_after(headers: httpx.Headers, error: str, now: datetime) -> float:
     value = headers.get("retry-after")
     if value:
         value = value.strip()
@@ -644,6 +653,8 @@ def _retry_after(headers: httpx.Headers, error: str, now: datetime) -> float:
         except (TypeError, ValueError):
             when = None
         if when is not None:
+            if when.tzinfo is None:  # "-0000": UTC, its origin unknown (RFC 5322)
+                when = when.replace(tzinfo=UTC)
             return max(0.0, (when - now).total_seconds())
     reset = headers.get("ratelimit-reset")
     if reset and reset.strip().isdigit():
