@@ -1,7 +1,8 @@
 """fleetlog's benchmarks, one command: ``.venv/bin/python -m bench`` (or ``make bench``).
 
-Runs every section in this process, one after the other (never in parallel: the numbers are
-side by side from one run on one machine), and writes ``bench/out/report.md`` and
+Runs every section one after the other (never two sections at once: the numbers are side by
+side from one run on one machine; the fidelity section runs its own cells two at a time in
+subprocesses), and writes ``bench/out/report.md`` and
 ``bench/out/report.json``. Benchmarks are measurements for the issue notes, never timed
 tests: nothing here fails on a slow number.
 
