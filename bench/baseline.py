@@ -262,6 +262,7 @@ class _Poller:
         self.drive: list[Any] | None = None  # [start, odometer_km]
         self.charge: list[Any] | None = None  # [start, energy_added]
         self.fetch_now = False
+        self.reschedule: float | None = None  # a wait that replaces the scheduled one
 
     async def _get(self, path: str, **params: str) -> httpx.Response | None:
         self.seen.requests += 1
@@ -273,8 +274,8 @@ class _Poller:
     # ------------------------------------------------------------------ the stream
 
     def on_rows(self, rows: list[Row]) -> bool:
-        """Streamed rows (§4, §5.3, §5.4); True when one asks for a fetch now."""
-        fetch = False
+        """Streamed rows (§4, §5.3, §5.4); True when the next poll is due now."""
+        fetch = opened = False
         for row in rows:
             self.seen.stream_rows += 1
             if self.phase == "probing":
@@ -284,6 +285,7 @@ class _Poller:
                 self.drive = [row.at, odo]
                 self.phase = "driving"
                 self._position(row)
+                opened = True
             elif self.phase == "driving" and self.drive is not None:
                 if row.shift in DRIVING:
                     self._position(row)
@@ -292,8 +294,11 @@ class _Poller:
             elif self.phase == "suspended" and row.power:
                 fetch = True  # charging or usage detected
                 self.phase = "online"
-        self.fetch_now = self.fetch_now or fetch
-        return fetch
+        if fetch:
+            self.fetch_now, self.reschedule = True, None
+        elif opened:
+            self.reschedule = 15.0  # driving: vehicle_data every 15 s from the drive's start
+        return fetch or opened
 
     def _position(self, row: Row) -> None:
         if row.lat is not None and row.lon is not None:
@@ -312,6 +317,9 @@ class _Poller:
     async def poll(self) -> float:
         now = self.clock.now()
         fetch_now, self.fetch_now = self.fetch_now, False
+        wait, self.reschedule = self.reschedule, None
+        if wait is not None and not fetch_now:
+            return wait
         streaming = self.stream is not None
         if self.phase == "suspended" and not fetch_now:
             if self.suspended_until and now < self.suspended_until:
