@@ -42,6 +42,7 @@ import logging
 import math
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -89,6 +90,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Cells at once: a cell mostly waits (virtual time waits for pushes to land; about a fifth of
 #: a core each on an idle machine), so eight keep two cores busy.
 JOBS = 8
+#: A cell still running after this long is stopped and reported as such.
+CELL_TIMEOUT_S = 1800.0
 
 Span = tuple[datetime, datetime | None, float | None]
 
@@ -338,15 +341,29 @@ _WEIGHT = {"commuter-week": 4, "cold-week": 4, "road-trip": 2, "city-day": 1}
 
 def _subprocess_cell(scenario: str, source: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    proc = subprocess.run(
+    # its own process group: a cell past CELL_TIMEOUT_S goes with its Mosquitto
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bench.fidelity", "--cell", scenario, source],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=CELL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        wall = time.perf_counter() - t0
+        error = f"did not finish in {CELL_TIMEOUT_S:.0f} s (stopped)"
+        return {"scenario": scenario, "source": source, "error": error, "cell_wall_s": wall}
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (err.strip().splitlines() or ["no output"])[-1]
         return {"scenario": scenario, "source": source, "error": tail, "cell_wall_s": wall}
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["cell_wall_s"] = wall
     return result
 
