@@ -477,7 +477,7 @@ def markdown(result: dict[str, Any]) -> str:
                 "charge start/end err s",
                 "route coverage",
                 "extra awake min/day",
-                "wall s",
+                "wall / CPU s",
             ],
             rows,
         ),
