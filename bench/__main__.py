@@ -1,7 +1,8 @@
 """fleetlog's benchmarks, one command: ``.venv/bin/python -m bench`` (or ``make bench``).
 
-Runs every section in this process, one after the other (never in parallel: the numbers are
-side by side from one run on one machine), and writes ``bench/out/report.md`` and
+Runs every section one after the other (never two sections at once: the numbers are side by
+side from one run on one machine; the fidelity section runs its own cells eight at a time in
+subprocesses), and writes ``bench/out/report.md`` and
 ``bench/out/report.json``. Benchmarks are measurements for the issue notes, never timed
 tests: nothing here fails on a slow number.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sections:
         run, render = _section(name, args.quick)
         _log(f"{name}: start")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_s()
         try:
             result = run()
         except Exception as exc:  # one broken section must not cost the others' numbers
@@ -96,14 +98,26 @@ def main(argv: list[str] | None = None) -> int:
             md += [f"## {TITLES[name]}", "", f"**failed:** `{exc!r}`", ""]
             continue
         seconds = time.perf_counter() - t0
-        result["wall_s"] = seconds
+        cpu = _cpu_s() - c0
+        result["wall_s"], result["cpu_s"] = seconds, cpu
         report["sections"][name] = result
-        md += [f"## {TITLES[name]}", "", render(result), "", f"_{seconds:.0f} s_", ""]
+        md += [f"## {TITLES[name]}", "", render(result), "",
+               f"_{seconds:.0f} s wall, {cpu:.0f} CPU-seconds (this process and its children)_",
+               ""]  # fmt: skip
         _log(f"{name}: done in {seconds:.0f} s")
         _write(args.out, report, md, time.perf_counter() - started)
     _write(args.out, report, md, time.perf_counter() - started)
     _log(f"report: {args.out / 'report.md'}")
     return 0
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _write(out: Path, report: dict[str, Any], md: list[str], wall: float) -> None:

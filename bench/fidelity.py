@@ -1,14 +1,20 @@
-"""Fidelity per dollar: each scenario through each source mode, and a TeslaMate-policy baseline.
+"""Fidelity per dollar: each scenario through each source mode, and two TeslaMate baselines.
 
-    .venv/bin/python -m bench fidelity
+    .venv/bin/python -m bench fidelity            # 4 scenarios × 6 sources, 8 at a time
+    .venv/bin/python -m bench.fidelity --cell city-day mqtt   # one cell, JSON on stdout
 
 fleetlog runs through the fidelity harness (``tests/harness/runner.py``: the real client,
 governor, ledger, machine, worker and logbook against the simulator over loopback HTTP, in
-virtual time, SQLite). The baseline (:mod:`bench.baseline`) polls the same scenario the way
-TeslaMate's published constants say. Both are scored against the simulator's ground truth:
+virtual time, SQLite, one car) in each of its source modes (``runner.MODES``): ``polling``
+(Fleet API only), ``myteslamate`` (MyTeslaMate's websocket + REST through its proxy),
+``mqtt`` (Fleet Telemetry through a private Mosquitto + Fleet API) and ``teslemetry``
+(Teslemetry's SSE + REST through its proxy). The baselines (:mod:`bench.baseline`) log the
+same scenario the way TeslaMate's published constants say: polling the Fleet API, and with
+streaming (MyTeslaMate's websocket + its REST proxy). Everything is scored against the
+simulator's ground truth:
 
-* paid ``vehicle_data`` per day, wakes, streaming signals per day, dollars per car-month at
-  the published prices (from the simulator's billing ledger);
+* paid ``vehicle_data`` per day, wakes, streaming signals per day (billed by the simulator:
+  one per datum the car sends), dollars per car-month at the published prices;
 * drives and charges found / true / extra (one-to-one by time overlap, 5 min slack);
 * distance and energy error (median of |stored − true| / true over matched pairs);
 * start and end time error (median and worst, seconds);
@@ -16,19 +22,34 @@ TeslaMate's published constants say. Both are scored against the simulator's gro
   position;
 * extra minutes awake per day compared with the same scenario with nobody watching.
 
-Source modes other than polling come from the harness once the runtime wires pushed feeds
-(``runner.SOURCE_MODES`` when present); until then they are listed as not measured.
+Prices (reference §2.1): data 500/$1, wakes 50/$1, commands 1000/$1, streaming signals
+150,000/$1, before the $10 monthly credit. Streaming through MyTeslaMate is free to the user
+(its service holds the telemetry config), so its signals cost nothing here; Teslemetry sells
+an unmetered per-vehicle stream subscription whose price the reference does not give, so its
+signals are priced at Tesla's rate, like self-hosted Fleet Telemetry (``mqtt``).
+
+Each cell (scenario × source) runs in its own subprocess, :data:`JOBS` at a time (8, or
+``FLEETLOG_BENCH_JOBS``), longest first; the report gives each cell's wall and CPU time.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
+import json
 import logging
 import math
+import os
+import resource
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,12 +59,39 @@ import sqlalchemy as sa
 from bench.baseline import run_baseline
 from bench.common import table
 from fleetlog.sim import World, build
+from fleetlog.sim.billing import PRICE_USD
 from fleetlog.store import make_engine, upgrade
 from fleetlog.store import tables as t
 
 SCENARIOS = ("commuter-week", "road-trip", "city-day", "cold-week")
 SLACK = timedelta(minutes=5)
-WANTED_MODES = ("polling", "myteslamate", "telemetry-mqtt", "teslemetry-sse")
+#: fleetlog's source modes (``tests/harness/runner.MODES``) and the two baselines.
+FLEETLOG_SOURCES = ("polling", "myteslamate", "mqtt", "teslemetry")
+BASELINES = ("baseline-polling", "baseline-streaming")
+SOURCES = BASELINES + FLEETLOG_SOURCES
+#: Whose signals are free to the user (MyTeslaMate's service holds the telemetry config).
+FREE_SIGNALS = ("myteslamate", "baseline-streaming")
+#: Which baseline each source is compared with.
+BASELINE_OF = {
+    "polling": "baseline-polling",
+    "myteslamate": "baseline-streaming",
+    "mqtt": "baseline-streaming",
+    "teslemetry": "baseline-streaming",
+}
+LABELS = {
+    "baseline-polling": "TeslaMate polling (baseline)",
+    "baseline-streaming": "TeslaMate + MyTeslaMate stream (baseline)",
+    "polling": "fleetlog polling",
+    "myteslamate": "fleetlog MyTeslaMate stream + REST",
+    "mqtt": "fleetlog Fleet Telemetry MQTT + REST",
+    "teslemetry": "fleetlog Teslemetry SSE + REST",
+}
+ROOT = Path(__file__).resolve().parent.parent
+#: Cells at once: a cell mostly waits (virtual time waits for pushes to land; about a fifth of
+#: a core each on an idle machine), so eight keep two cores busy.
+JOBS = 8
+#: A cell still running after this long is stopped and reported as such.
+CELL_TIMEOUT_S = 1800.0
 
 Span = tuple[datetime, datetime | None, float | None]
 
@@ -179,6 +227,8 @@ def score(
     charges: list[Span],
     positions: list[tuple[float, float]],
     scenario: str,
+    *,
+    free_signals: bool = False,
 ) -> dict[str, Any]:
     car = truth["cars"][0]
     days = (end - start).total_seconds() / 86400
@@ -186,15 +236,20 @@ def score(
     d = match(true_d, [x for x in _in_window(drives, start, end) if x[1] is not None])
     c = match(true_c, [x for x in _in_window(charges, start, end) if x[1] is not None])
     cats = truth["ledger"]["by_category"]
-    cost = sum(m["cost_usd"] for m in truth["ledger"]["months"].values())
+    billed = {k: int(v.get("billed", 0)) for k, v in cats.items()}
+    if free_signals:
+        billed.pop("signals", None)
+    prices: dict[str, float] = {str(k): v for k, v in PRICE_USD.items()}
+    cost = sum(n * prices.get(k, 0.0) for k, n in billed.items())
     paths = [x["path"] for x in car["drives"] if x["end"] and start <= _t(x["start"]) <= end]  # type: ignore[operator]
     base = unobserved(scenario)
     return {
         "days": days,
         "paid_vehicle_data_per_day": cats.get("data", {}).get("billed", 0) / days,
         "wakes": cats.get("wake", {}).get("billed", 0),
-        "signals_per_day": cats.get("signals", {}).get("billed", 0) / days,
+        "signals_per_day": cats.get("signals", {}).get("calls", 0) / days,
         "usd_per_car_month": cost / days * 30,
+        "signals_priced": not free_signals,
         "drives": d,
         "charges": c,
         "route_coverage": coverage(paths, positions),
@@ -236,49 +291,106 @@ async def _fleetlog(scenario: str, mode: Any) -> dict[str, Any]:
     drives = [(_aware(a), _aware(b), None if x is None else float(x)) for a, b, x in d]
     charges = [(_aware(a), _aware(b), None if x is None else float(x)) for a, b, x in c]
     positions = [(float(a), float(b)) for a, b in p]
-    result = score(run.truth, run.start, run.end, drives, charges, positions, scenario)  # type: ignore[arg-type]
-    result.update(wall_s=run.wall_s, worker_errors=run.worker_errors)
+    result = score(
+        run.truth, run.start, run.end, drives, charges, positions, scenario,  # type: ignore[arg-type]
+        free_signals=mode.name in FREE_SIGNALS,
+    )  # fmt: skip
+    result.update(
+        wall_s=run.wall_s,
+        worker_errors=run.worker_errors,
+        requests=run.calls,
+        pushed_events=run.pushed_events,
+    )
     return result
 
 
-async def _baseline(scenario: str) -> dict[str, Any]:
-    run = await run_baseline(scenario)
+async def _baseline(scenario: str, *, streaming: bool) -> dict[str, Any]:
+    run = await run_baseline(scenario, streaming=streaming)
     positions = [(lat, lon) for _at, lat, lon in run.seen.positions]
     result = score(
-        run.truth, run.start, run.end, run.seen.drives, run.seen.charges, positions, scenario
-    )
-    result.update(wall_s=run.wall_s, requests=run.seen.requests)
+        run.truth, run.start, run.end, run.seen.drives, run.seen.charges, positions, scenario,
+        free_signals=streaming,
+    )  # fmt: skip
+    result.update(wall_s=run.wall_s, requests=run.seen.requests, stream_rows=run.seen.stream_rows)
     return result
 
 
-def _modes() -> dict[str, Any]:
-    from tests.harness import runner
+def cell(scenario: str, source: str) -> dict[str, Any]:
+    """One scenario through one source, in this process."""
+    logging.getLogger("fleetlog").setLevel(logging.ERROR)
+    if source in BASELINES:
+        result = asyncio.run(_baseline(scenario, streaming=source == "baseline-streaming"))
+    elif source in FLEETLOG_SOURCES:
+        from tests.harness.runner import MODES
 
-    modes: dict[str, Any] = {"polling": runner.POLLING}
-    modes.update(getattr(runner, "SOURCE_MODES", {}))
-    return modes
+        result = asyncio.run(_fleetlog(scenario, MODES[source]))
+    else:
+        raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    result.update(scenario=scenario, source=source, cpu_s=cpu)
+    return result
+
+
+#: Rough order of cost (measured), so the longest cells start first.
+_WEIGHT = {"commuter-week": 4, "cold-week": 4, "road-trip": 2, "city-day": 1}
+
+
+def _subprocess_cell(scenario: str, source: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    # its own process group: a cell past CELL_TIMEOUT_S goes with its Mosquitto
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.fidelity", "--cell", scenario, source],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=CELL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        wall = time.perf_counter() - t0
+        error = f"did not finish in {CELL_TIMEOUT_S:.0f} s (stopped)"
+        return {"scenario": scenario, "source": source, "error": error, "cell_wall_s": wall}
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = (err.strip().splitlines() or ["no output"])[-1]
+        return {"scenario": scenario, "source": source, "error": tail, "cell_wall_s": wall}
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["cell_wall_s"] = wall
+    return result
 
 
 def run(*, quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    logging.getLogger("fleetlog").setLevel(logging.ERROR)
     scenarios = ("city-day",) if quick else SCENARIOS
-    modes = _modes()
-    out: dict[str, Any] = {"runs": [], "not_measured": [m for m in WANTED_MODES if m not in modes]}
-    for scenario in scenarios:
-        base = asyncio.run(_baseline(scenario))
-        base.update(scenario=scenario, source="baseline (TeslaMate polling)")
-        out["runs"].append(base)
-        log(f"fidelity/{scenario}/baseline: ${base['usd_per_car_month']:.2f}/car-month")
-        for name, mode in modes.items():
-            try:
-                res = asyncio.run(_fleetlog(scenario, mode))
-            except Exception as exc:  # a mode that breaks is reported, the rest still run
-                out["runs"].append({"scenario": scenario, "source": name, "error": repr(exc)})
-                continue
-            res.update(scenario=scenario, source=f"fleetlog {name}")
-            out["runs"].append(res)
-            log(f"fidelity/{scenario}/{name}: ${res['usd_per_car_month']:.2f}/car-month")
-    return out
+    jobs = int(os.environ.get("FLEETLOG_BENCH_JOBS", str(JOBS)))
+    cells = [(sc, so) for sc in scenarios for so in SOURCES]
+    cells.sort(key=lambda c: -(_WEIGHT[c[0]] * (1 if c[1] in BASELINES else 3)))
+    t0 = time.perf_counter()
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def one(c: tuple[str, str]) -> None:
+        r = _subprocess_cell(*c)
+        done[c] = r
+        what = r.get("error") or f"${r['usd_per_car_month']:.2f}/car-month"
+        log(f"fidelity/{c[0]}/{c[1]}: {what} ({r['cell_wall_s']:.0f} s)")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, cells))
+    runs = [done[(sc, so)] for sc in scenarios for so in SOURCES]
+    return {
+        "runs": runs,
+        "jobs": jobs,
+        "cells_wall_s": time.perf_counter() - t0,
+        "free_signals": list(FREE_SIGNALS),
+    }
 
 
 def _pct(x: float | None) -> str:
@@ -294,23 +406,34 @@ def _errs(m: dict[str, Any]) -> str:
     return f"{median} (≤{_s(m['end_err_max_s'])})"
 
 
+def _found(r: dict[str, Any]) -> float | None:
+    true = r["drives"]["true"] + r["charges"]["true"]
+    return (r["drives"]["found"] + r["charges"]["found"]) / true if true else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
 def markdown(result: dict[str, Any]) -> str:
     rows = []
-    baseline: dict[str, dict[str, Any]] = {}
+    by: dict[tuple[str, str], dict[str, Any]] = {}
     for r in result["runs"]:
+        label = LABELS.get(r["source"], r["source"])
         if "error" in r:
-            rows.append([r["scenario"], r["source"], f"failed: {r['error'][:60]}"] + [None] * 11)
+            rows.append([r["scenario"], label, f"**failed:** {r['error'][:80]}", *[None] * 12])
             continue
-        if r["source"].startswith("baseline"):
-            baseline[r["scenario"]] = r
+        by[(r["scenario"], r["source"])] = r
         d, c = r["drives"], r["charges"]
+        signals = r["signals_per_day"]
         rows.append(
             [
                 r["scenario"],
-                r["source"],
+                label,
                 r["paid_vehicle_data_per_day"],
                 r["wakes"],
-                r["signals_per_day"],
+                f"{signals:,.0f}"
+                + ("" if r.get("signals_priced", True) or not signals else " (free)"),
                 r["usd_per_car_month"],
                 f"{d['found']}/{d['true']} (+{d['extra']})",
                 f"{c['found']}/{c['true']} (+{c['extra']})",
@@ -320,50 +443,102 @@ def markdown(result: dict[str, Any]) -> str:
                 _errs(c),
                 _pct(r["route_coverage"]),
                 r["extra_awake_min_per_day"],
+                f"{r.get('cell_wall_s', r.get('wall_s', 0)):.0f} / {r.get('cpu_s', 0):.0f}",
             ]
         )
     out = [
+        "Each scenario (one car) through fleetlog's four source modes and two TeslaMate "
+        "baselines (its published constants; polling, and with MyTeslaMate's stream), same "
+        f"simulator, same run; {result.get('jobs', 1)} cells at a time, each in its own "
+        "subprocess. $/car-month at Tesla's published prices before the $10 monthly credit "
+        "(data 500/$1, wakes 50/$1, signals 150,000/$1); MyTeslaMate's stream is free to the "
+        "user (its signals are shown but not priced), Teslemetry's is priced at Tesla's rate "
+        "(its flat per-vehicle stream subscription is not in the reference). Errors are "
+        "medians over matched pairs; start/end: median start / median end (worst end), "
+        "seconds. Wall / CPU: the cell's wall time and the CPU seconds it used (its process "
+        "and children) on a shared machine.",
+        "",
+        f"Cells: {len(result['runs'])} in {result.get('cells_wall_s', 0):.0f} s wall, "
+        f"{sum(r.get('cpu_s', 0) for r in result['runs']):.0f} CPU-seconds in all.",
+        "",
         table(
-            ["scenario", "source", "paid vehicle_data/day", "wakes", "signals/day", "$/car-month",
-             "drives found", "charges found", "distance err", "energy err",
-             "drive start/end err s (worst end)", "charge start/end err s (worst end)",
-             "route coverage", "extra awake min/day"],
+            [
+                "scenario",
+                "source",
+                "paid vehicle_data/day",
+                "wakes",
+                "signals/day",
+                "$/car-month",
+                "drives found",
+                "charges found",
+                "distance err",
+                "energy err",
+                "drive start/end err s",
+                "charge start/end err s",
+                "route coverage",
+                "extra awake min/day",
+                "wall / CPU s",
+            ],
             rows,
-        )
-    ]  # fmt: skip
+        ),
+    ]
     ratios = []
-    for r in result["runs"]:
-        b = baseline.get(r.get("scenario", ""))
-        if "error" in r or b is None or r["source"].startswith("baseline"):
+    for (scenario, source), r in by.items():
+        if source in BASELINES:
             continue
-        cost_ratio = (
-            r["usd_per_car_month"] / b["usd_per_car_month"] if b["usd_per_car_month"] else None
-        )
-        found = (r["drives"]["found"] + r["charges"]["found"]) / max(
-            1, r["drives"]["true"] + r["charges"]["true"]
-        )
-        bfound = (b["drives"]["found"] + b["charges"]["found"]) / max(
-            1, b["drives"]["true"] + b["charges"]["true"]
-        )
+        b = by.get((scenario, BASELINE_OF[source]))
+        if b is None:
+            continue
         ratios.append(
-            [r["scenario"], r["source"], cost_ratio, found / bfound if bfound else None,
-             (r["route_coverage"] or 0) / b["route_coverage"] if b["route_coverage"] else None,
-             r["extra_awake_min_per_day"] - b["extra_awake_min_per_day"]]
-        )  # fmt: skip
+            [
+                scenario,
+                LABELS[source],
+                LABELS[BASELINE_OF[source]],
+                _ratio(r["usd_per_car_month"], b["usd_per_car_month"]),
+                _ratio(r["paid_vehicle_data_per_day"], b["paid_vehicle_data_per_day"]),
+                _ratio(_found(r), _found(b)),
+                _ratio(r["route_coverage"], b["route_coverage"]),
+                r["extra_awake_min_per_day"] - b["extra_awake_min_per_day"],
+            ]
+        )
     out += [
         "",
-        "Ratio to the baseline (same scenario, same run):",
+        "Ratio to the baseline (same scenario, same run): pushed modes against TeslaMate with "
+        "its stream, polling against TeslaMate polling. × < 1 costs less; found × is the share "
+        "of true drives + charges found; awake Δ is fleetlog's extra minutes awake per day "
+        "minus the baseline's.",
         "",
         table(
-            ["scenario", "source", "cost ×", "found ×", "route coverage ×", "awake min/day Δ"],
+            [
+                "scenario",
+                "source",
+                "baseline",
+                "cost ×",
+                "paid vehicle_data ×",
+                "found ×",
+                "route coverage ×",
+                "awake min/day Δ",
+            ],
             ratios,
         ),
     ]
-    if result.get("not_measured"):
-        out += [
-            "",
-            "Not measured yet (no pushed-feed wiring in the harness/runtime): "
-            + ", ".join(result["not_measured"])
-            + "; nor the baseline with streaming.",
-        ]
     return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fidelity")
+    what = f"scenario ({', '.join(SCENARIOS)}) and source ({', '.join(SOURCES)})"
+    parser.add_argument("--cell", nargs=2, metavar=("SCENARIO", "SOURCE"), required=True, help=what)
+    args = parser.parse_args(argv)
+    scenario, source = args.cell
+    if scenario not in SCENARIOS:
+        parser.error(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if source not in SOURCES:
+        parser.error(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    logging.basicConfig(level=logging.ERROR)
+    print(json.dumps(cell(scenario, source), default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,11 +2,14 @@
 
 The simulator's ``fleet`` scenario with N cars runs in this process in real time (1×), at
 night (03:00 of its first day: the cars are parked, most asleep); ``fleetlog run
---sim-url`` follows it in a subprocess on a SQLite file. Once the logger has registered
-every car, every car has a state (at most :data:`SETTLE_CAP_S`) and `settle` more seconds
-have passed, its RSS (``VmRSS``) and CPU (``utime +
-stime`` from ``/proc/<pid>/stat``) are read over a `window` of seconds; peak RSS is
-``VmHWM``.
+--sim-url`` follows it in a subprocess on a SQLite file. The window begins once the logger
+is settled: every car registered, every car's open state in the database the simulator's
+state of that car (asleep, online or offline), and no paid ``vehicle_data`` for
+:data:`QUIET_S` (its start-up looks are done; from 200 cars on, 0.5 % of the cars may be
+mid-transition and 1 % looked at) — at most :data:`SETTLE_CAP_S` after
+registration, and the result says whether it settled — then `settle` more seconds. Its RSS
+(``VmRSS``) and CPU (``utime + stime`` from ``/proc/<pid>/stat``) are read over a `window`
+of seconds; peak RSS is ``VmHWM``.
 
 Feeds: when ``fleetlog run`` starts telemetry consumers (``FLEETLOG_TELEMETRY``, wired in
 ``runtime.run_logger`` through ``vehicle.feeds``), the cars are on Fleet Telemetry over
@@ -43,8 +46,10 @@ from fleetlog.store import tables as t
 KEY = "bench-footprint-key"
 MQTT = ("127.0.0.1", 1883)
 TICKS = os.sysconf("SC_CLK_TCK")
-#: At most this long after registration for every car to have a state (1,000 cars on 2 cores).
-SETTLE_CAP_S = 180.0
+#: At most this long after registration for every car to settle (1,000 cars on 2 cores).
+SETTLE_CAP_S = 600.0
+#: Settled: no paid ``vehicle_data`` for this long (and every car's state is the simulator's).
+QUIET_S = 30.0
 
 
 def telemetry_wired() -> bool:
@@ -140,18 +145,31 @@ async def measure(
                         break
                 up_s = loop.time() - began
                 log(f"footprint: {cars} cars: {registered} registered in {up_s:.0f} s")
-                # settled: every car has an open state (bounded), then `settle` more seconds
-                known = 0
-                while loop.time() - began < up_s + SETTLE_CAP_S:
-                    with engine.connect() as conn:
-                        known = conn.execute(
-                            sa.select(sa.func.count(sa.distinct(t.states.c.car_id)))
-                        ).scalar_one()
-                    if known >= cars or proc.returncode is not None:
-                        break
+                # settled: every car's open state is the simulator's, and no paid
+                # vehicle_data for QUIET_S (start-up looks done); bounded by SETTLE_CAP_S.
+                # From 200 cars on, 0.5 % may be mid-transition and 1 % looked at (cars
+                # wake at night too).
+                settled_at, matched = None, 0
+                slack, calls_ok = cars // 200, max(1, cars // 100)
+                history = [(loop.time(), sim.world.ledger.count("data"))]
+                while loop.time() - began < up_s + SETTLE_CAP_S and proc.returncode is None:
                     await asyncio.sleep(2)
+                    matched = _matching_states(engine, sim.world.cars)
+                    now = loop.time()
+                    history.append((now, sim.world.ledger.count("data")))
+                    old = [c for at, c in history if now - at >= QUIET_S]
+                    if not old:
+                        continue
+                    recent_calls = history[-1][1] - old[-1]
+                    if matched >= cars - slack and recent_calls < calls_ok:
+                        settled_at = now - began
+                        break
+                known = matched
                 waited = loop.time() - began
-                log(f"footprint: {cars} cars: {known} with a state after {waited:.0f} s")
+                log(
+                    f"footprint: {cars} cars: {matched} in the simulator's state after "
+                    f"{waited:.0f} s ({'settled' if settled_at else 'NOT settled: cap reached'})"
+                )
                 await asyncio.sleep(settle)
                 cpu0, _, _ = _proc(proc.pid)
                 w0 = time.perf_counter()
@@ -169,7 +187,7 @@ async def measure(
                     await proc.wait()
                 logs.close()
             with engine.connect() as conn:
-                states = dict(
+                states: dict[Any, int] = dict(
                     conn.execute(
                         sa.select(t.states.c.state, sa.func.count())
                         .where(t.states.c.end_date.is_(None))
@@ -189,10 +207,25 @@ async def measure(
         "cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "window_s": wall,
         "open_states": {str(k): v for k, v in states.items()},
-        "cars_with_state_before_window": known,
+        "cars_settled_before_window": known,
+        "settled": settled_at is not None,
+        "settle_s": waited,
+        "cpu_s": cpu1 - cpu0,
         "exit_code": code,
         "api_calls": {k: v.get("calls") for k, v in ledger.items()},
     }
+
+
+def _matching_states(engine: sa.Engine, cars: Any) -> int:
+    """How many cars have an open state row equal to the simulator's state of that car."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.cars.c.vin, t.states.c.state)
+            .join(t.states, t.states.c.car_id == t.cars.c.id)
+            .where(t.states.c.end_date.is_(None))
+        ).all()
+    logged = {vin: str(state) for vin, state in rows}
+    return sum(1 for c in cars if logged.get(c.spec.vin) == c.state)
 
 
 def run(*, quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -218,11 +251,11 @@ def run(*, quick: bool = False, log: Callable[[str], None] = print) -> dict[str,
             )
         except Exception as exc:  # one size failing keeps the others
             rows.append({"cars": n, "error": repr(exc)})
-    return {"measured": True, "mode": why, "settle_s": settle, "rows": rows}
+    return {"measured": True, "mode": why, "settle_s": settle, "window_s": window, "rows": rows}
 
 
-HEAD = ("cars", "feed", "registered", "start-up s", "RSS MiB", "peak RSS MiB", "idle CPU %",
-        "open states")  # fmt: skip
+HEAD = ("cars", "feed", "registered", "start-up s", "settled after s", "RSS MiB", "peak RSS MiB",
+        "idle CPU %", "open states")  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -231,11 +264,13 @@ def markdown(result: dict[str, Any]) -> str:
     rows = []
     for r in result["rows"]:
         if "error" in r:
-            rows.append([r["cars"], "**failed** " + r["error"][:100], *[None] * 6])
+            rows.append([r["cars"], "**failed** " + r["error"][:100], *[None] * 7])
             continue
         rows.append(
             [
-                r["cars"], r["feed"], r["registered"], r["startup_s"], r["rss_mib"],
+                r["cars"], r["feed"], r["registered"], r["startup_s"],
+                f"{r['settle_s']:.0f}" + ("" if r["settled"] else " (**not settled**: cap)"),
+                r["rss_mib"],
                 r["peak_rss_mib"], r["cpu_pct"],
                 ", ".join(f"{k} {v}" for k, v in sorted(r["open_states"].items())),
             ]
@@ -243,8 +278,11 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"`fleetlog run` against the simulator's `fleet` scenario at 1× from 03:00 (parked "
-            f"cars), {result['mode']}; after every car is registered and {result['settle_s']:.0f}"
-            " s to settle: RSS (MiB), peak RSS, CPU over the window (% of one core).",
+            f"cars), {result['mode']}. The window begins once every car is registered, every "
+            "car's open state in the database is the simulator's state of that car and no paid "
+            f"vehicle_data came for {QUIET_S:.0f} s (settled after: seconds from the start), "
+            f"then {result['settle_s']:.0f} s more: RSS (MiB), peak RSS, CPU over the "
+            f"{result.get('window_s', 60):.0f} s window (% of one core).",
             "",
             table(HEAD, rows),
         ]
