@@ -1,7 +1,7 @@
 """fleetlog's benchmarks, one command: ``.venv/bin/python -m bench`` (or ``make bench``).
 
 Runs every section one after the other (never two sections at once: the numbers are side by
-side from one run on one machine; the fidelity section runs its own cells eight at a time in
+side from one run on one machine; the fidelity section runs its own cells two per core at a time in
 subprocesses), and writes ``bench/out/report.md`` and
 ``bench/out/report.json``. Benchmarks are measurements for the issue notes, never timed
 tests: nothing here fails on a slow number.

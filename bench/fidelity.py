@@ -1,6 +1,6 @@
 """Fidelity per dollar: each scenario through each source mode, and two TeslaMate baselines.
 
-    .venv/bin/python -m bench fidelity            # 4 scenarios × 6 sources, 8 at a time
+    .venv/bin/python -m bench fidelity            # 4 scenarios × 6 sources, two per core at a time
     .venv/bin/python -m bench.fidelity --cell city-day mqtt   # one cell, JSON on stdout
 
 fleetlog runs through the fidelity harness (``tests/harness/runner.py``: the real client,
@@ -87,9 +87,10 @@ LABELS = {
     "teslemetry": "fleetlog Teslemetry SSE + REST",
 }
 ROOT = Path(__file__).resolve().parent.parent
-#: Cells at once: a cell mostly waits (virtual time waits for pushes to land; about a fifth of
-#: a core each on an idle machine), so eight keep two cores busy.
-JOBS = 8
+#: Cells at once: a cell waits part of the time (virtual time waits for pushes to land), so
+#: two per core; more only adds contention (eight at a time on a loaded 2-core machine
+#: stretched week cells from 1–4 min to 17–27 min).
+JOBS = 2 * (os.cpu_count() or 1)
 #: A cell still running after this long is stopped and reported as such.
 CELL_TIMEOUT_S = 1800.0
 
