@@ -6,8 +6,10 @@ night (03:00 of its first day: the cars are parked, most asleep); ``fleetlog run
 is settled: every car registered, every car's open state in the database the simulator's
 state of that car (asleep, online or offline), and no paid ``vehicle_data`` for
 :data:`QUIET_S` (its start-up looks are done; from 200 cars on, 0.5 % of the cars may be
-mid-transition and 1 % looked at) — at most :data:`SETTLE_CAP_S` after
-registration, and the result says whether it settled — then `settle` more seconds. Its RSS
+mid-transition and 1 % looked at; or the number of cars in the simulator's state unchanged
+for :data:`QUIET_S`, as the logger leaves some cars without a look for now) — at most
+:data:`SETTLE_CAP_S` after registration, and the result says whether it settled — then
+`settle` more seconds. Its RSS
 (``VmRSS``) and CPU (``utime + stime`` from ``/proc/<pid>/stat``) are read over a `window`
 of seconds; peak RSS is ``VmHWM``.
 
