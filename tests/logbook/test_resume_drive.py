@@ -235,3 +235,30 @@ def test_a_drive_left_open_and_found_asleep_is_one_drive_with_all_its_distance(
     end = drive["end_date"].replace(tzinfo=UTC)
     assert timedelta(minutes=6) <= end - last <= timedelta(minutes=6, seconds=10)
     assert _duplicate_instants(migrated_engine) == []
+
+
+def test_a_drive_entirely_while_down_is_placed_after_the_stored_asleep_look(
+    migrated_engine: sa.Engine,
+) -> None:
+    """Parked, seen asleep, then fleetlog is down while the car drives 5 km: the first look
+    after the restart finds it parked further on. One drive, in the middle of the time the
+    car can have driven: after it was last seen asleep, not after it parked."""
+    car_id = register_car(migrated_engine, CarIdentity(1, 2, VIN), T0).car_id
+    events = commute()
+    logger = Logger(migrated_engine, car_id, events[0][0])
+    for at, event in events:
+        logger.handle(event, at)
+    (commute_drive,) = _drives(migrated_engine)
+    asleep = events[-1][0] + timedelta(hours=4)
+    logger.handle(_asleep(asleep)[1], asleep)
+    back = asleep + timedelta(hours=2)
+    logger = Logger(migrated_engine, car_id, back)
+    logger.handle(_light(back)[1], back)
+    logger.handle(_full(back, 1013.0, driving=False)[1], back)
+    first, hop = _drives(migrated_engine)
+    assert first["id"] == commute_drive["id"]
+    assert float(hop["distance"]) == pytest.approx(5.0)
+    assert _positions_of(migrated_engine, hop["id"]) == 2
+    start, end = hop["start_date"].replace(tzinfo=UTC), hop["end_date"].replace(tzinfo=UTC)
+    assert asleep < start < end < back
+    assert (start - asleep) - (back - end) <= timedelta(seconds=1)  # the middle of the gap
