@@ -224,6 +224,17 @@ def test_drive_closed_asleep_at_start_ends_no_later_than_the_asleep_look() -> No
     assert closed.ref == 1 and closed.end_date == T0 + timedelta(minutes=1)
 
 
+def test_drive_closed_offline_at_start_may_have_driven_on_until_the_parked_look() -> None:
+    # out of reach 1 min after its last position: not proof that it had parked
+    drive = OpenDriveRow(1, T0 - timedelta(minutes=10), 41, 1000.0, 1006.0, T0)
+    car = Car(state=CarState(VIN, timing=PACED, drive=drive, next_ref=5))
+    car.do(Boot(), after=60)
+    assert not of(car.light(OFFLINE), fx.CloseDrive)[0].final
+    car.light(ONLINE, after=3600)
+    (closed,) = of(car.full(odometer_km=1007.2), fx.CloseDrive)
+    assert closed.ref == 1 and closed.end_date == T0 + timedelta(minutes=2)
+
+
 def test_drive_that_stood_still_before_parking_ends_at_its_last_look() -> None:
     car = driving_car()
     car.full(600, shift_state="D", speed_kmh=0.0, odometer_km=1006.0)

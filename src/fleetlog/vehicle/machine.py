@@ -263,9 +263,10 @@ class CarState:
     probe: Probe = Probe.IDLE
     state_row: OpenStateRow | None = None
     drive: OpenDriveRow | None = None
-    # a drive closed at start-up at its last position while the car slept (its odometer
-    # unknown), and when the car was seen so: the first parked look settles its end
-    unsettled: tuple[OpenDriveRow, datetime] | None = None
+    # a drive closed at start-up at its last position while the car slept or was out of
+    # reach (its odometer unknown), and when it was seen asleep (it had parked by then;
+    # None: offline, perhaps still driving): the first parked look settles its end
+    unsettled: tuple[OpenDriveRow, datetime | None] | None = None
     link: Link = Link.AVAILABLE
     link_misses: int = 0
     before_offline: VehicleState | None = None
@@ -454,7 +455,7 @@ def _note_parked(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> 
     p, since = s.parked, _since_parked(s, at)
     if p is not None and since is not None and _moved_unseen(s, at):
         unsettled = _unsettled_here(s, p)
-        s = _settle_drive(s, fx) if unsettled else _record_hop(s, p, since, at, now, fx)
+        s = _settle_drive(s, at, fx) if unsettled else _record_hop(s, p, since, at, now, fx)
         s = replace(s, last_used=now)  # a car that has just moved may well move again
     return _remember_parked(replace(s, unsettled=None), at)
 
@@ -465,15 +466,17 @@ def _unsettled_here(s: CarState, p: VehicleState) -> bool:
     return u is not None and u[0].last_odometer_km == p.odometer_km
 
 
-def _settle_drive(s: CarState, fx: list[Effect]) -> CarState:
+def _settle_drive(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
     """The car found parked further along than a drive closed at start-up (asleep, its
     odometer unknown) had reached: the distance is that drive's, not a drive of its own.
-    It ended after its last position at its own pace, and before the car was seen asleep."""
+    It ended after its last position at its own pace, before the car was seen asleep (an
+    offline car may have driven on: before this look)."""
     assert s.unsettled is not None
     d, asleep_at = s.unsettled
     s = replace(s, drive=d, unsettled=None)
     seen = replace(s.snapshot, speed_kmh=None, shift_state=None)
-    end = _drive_end(s, seen, max(asleep_at, d.last_at or asleep_at))
+    by = min(asleep_at or at, at)
+    end = _drive_end(s, seen, max(by, d.last_at) if d.last_at else by)
     fx.append(Log("drive settled after start-up", "info", {"ref": d.ref}))
     s = _insert_position(s, end, seen, fx)
     return _close_drive(s, end, "parked", fx)
@@ -1228,7 +1231,8 @@ def _start_light(
         end = s.drive.last_at or last_seen
         s = _close_drive(s, end, c.value, fx, final=s.phase is not P.START)
         if s.unsettled is not None:
-            s = replace(s, unsettled=(s.unsettled[0], max(at, end)))
+            asleep = max(at, end) if c is Connectivity.ASLEEP else None
+            s = replace(s, unsettled=(s.unsettled[0], asleep))
     if s.charge is not None:
         s = _close_charge(s, last_seen, "aborted", fx)
     if s.update is not None:
