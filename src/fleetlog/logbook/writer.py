@@ -423,8 +423,10 @@ class CarLogbook:
                 drive_id = (
                     self._closing(refs.drives, ref, "drive") if final else refs.drives.get(ref)
                 )
-                if drive_id is not None:
-                    close_drive(conn, self.car_id, drive_id, self.places)
+                if drive_id is not None and not close_drive(
+                    conn, self.car_id, drive_id, self.places
+                ):
+                    refs.drives.pop(ref, None)  # a phantom, deleted: nothing left to settle
             case fx.DropDrive(ref=ref):
                 drive_id = refs.drives.pop(ref, None)
                 if drive_id is not None:
