@@ -201,3 +201,64 @@ def test_the_open_drive_resumes_with_its_two_late_start_positions(
     # the parked look the drive began from stays the baseline, not a look inside the drive
     assert state.parked is not None and state.parked.odometer_km == pytest.approx(1000.0)
     assert replace(state.drive, ref=0) == replace(logger.state.drive, ref=0)
+
+
+def _asleep(at: datetime) -> tuple[datetime, Event]:
+    obs = Observation(VIN, at, Source.REST, VehicleState(connectivity=Connectivity.ASLEEP))
+    return at, FetchedLight(obs)
+
+
+def test_a_drive_left_open_and_found_asleep_is_one_drive_with_all_its_distance(
+    migrated_engine: sa.Engine,
+) -> None:
+    """The long crash suite's case: killed mid-drive, back when the car sleeps (closed at
+    its last position), the car's next look hours later finds it 5 km further on."""
+    car_id = register_car(migrated_engine, CarIdentity(1, 2, VIN), T0).car_id
+    events = commute()
+    logger = Logger(migrated_engine, car_id, events[0][0])
+    for at, event in events[:20]:  # 16 looks in gear: 3.2 km in 4 min
+        logger.handle(event, at)
+    last = events[19][0]
+    back = last + timedelta(hours=1)
+    logger = Logger(migrated_engine, car_id, back)
+    logger.handle(_asleep(back)[1], back)
+    wake = back + timedelta(hours=5)
+    logger.handle(_light(wake)[1], wake)
+    logger.handle(_full(wake, 1008.0, driving=False)[1], wake)
+    drives = _drives(migrated_engine)
+    assert len(drives) == 1, [(d["start_date"], d["end_date"], d["distance"]) for d in drives]
+    (drive,) = drives
+    assert float(drive["start_km"]) == pytest.approx(1000.0)
+    assert float(drive["distance"]) == pytest.approx(8.0)
+    # the 4.8 km left at its own pace (48 km/h in gear, a little less from its late
+    # start): some 6 minutes after its last position, not at the look that found it
+    end = drive["end_date"].replace(tzinfo=UTC)
+    assert timedelta(minutes=6) <= end - last <= timedelta(minutes=6, seconds=10)
+    assert _duplicate_instants(migrated_engine) == []
+
+
+def test_a_drive_entirely_while_down_is_placed_after_the_stored_asleep_look(
+    migrated_engine: sa.Engine,
+) -> None:
+    """Parked, seen asleep, then fleetlog is down while the car drives 5 km: the first look
+    after the restart finds it parked further on. One drive, in the middle of the time the
+    car can have driven: after it was last seen asleep, not after it parked."""
+    car_id = register_car(migrated_engine, CarIdentity(1, 2, VIN), T0).car_id
+    events = commute()
+    logger = Logger(migrated_engine, car_id, events[0][0])
+    for at, event in events:
+        logger.handle(event, at)
+    (commute_drive,) = _drives(migrated_engine)
+    asleep = events[-1][0] + timedelta(hours=4)
+    logger.handle(_asleep(asleep)[1], asleep)
+    back = asleep + timedelta(hours=2)
+    logger = Logger(migrated_engine, car_id, back)
+    logger.handle(_light(back)[1], back)
+    logger.handle(_full(back, 1013.0, driving=False)[1], back)
+    first, hop = _drives(migrated_engine)
+    assert first["id"] == commute_drive["id"]
+    assert float(hop["distance"]) == pytest.approx(5.0)
+    assert _positions_of(migrated_engine, hop["id"]) == 2
+    start, end = hop["start_date"].replace(tzinfo=UTC), hop["end_date"].replace(tzinfo=UTC)
+    assert asleep < start < end < back
+    assert (start - asleep) - (back - end) <= timedelta(seconds=1)  # the middle of the gap

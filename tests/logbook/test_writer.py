@@ -93,6 +93,30 @@ def test_a_phantom_drive_is_deleted_and_its_positions_kept(migrated_engine: sa.E
     assert [p["drive_id"] for p in _rows(migrated_engine, t.positions)] == [None, None]
 
 
+def test_a_drive_closed_for_now_takes_the_distance_settled_later(
+    migrated_engine: sa.Engine,
+) -> None:
+    book = CarLogbook(migrated_engine, _car(migrated_engine))
+    book.apply([fx.OpenDrive(1, _pos(0, 0)), fx.InsertPosition(_pos(0, 0), 1)])
+    book.apply([fx.InsertPosition(_pos(5, 4.0), 1), fx.CloseDrive(1, T0, "asleep", final=False)])
+    (drive,) = _rows(migrated_engine, t.drives)
+    assert drive["distance"] == pytest.approx(4.0) and drive["end_date"] is not None
+    book.apply([fx.InsertPosition(_pos(10, 8.5), 1), fx.CloseDrive(1, T0, "parked")])
+    (drive,) = _rows(migrated_engine, t.drives)
+    assert drive["distance"] == pytest.approx(8.5)
+    assert drive["end_date"].replace(tzinfo=UTC) == T0 + timedelta(minutes=10)
+    assert book.refs.drives == {}
+
+
+def test_a_phantom_closed_for_now_leaves_nothing_to_settle(migrated_engine: sa.Engine) -> None:
+    book = CarLogbook(migrated_engine, _car(migrated_engine))
+    book.apply([fx.OpenDrive(1, _pos(0, 0)), fx.InsertPosition(_pos(0, 0), 1)])
+    book.apply([fx.InsertPosition(_pos(1, 0.001), 1), fx.CloseDrive(1, T0, "P", final=False)])
+    assert _rows(migrated_engine, t.drives) == [] and book.refs.drives == {}
+    book.apply([fx.InsertPosition(_pos(10, 8.5), 1), fx.CloseDrive(1, T0, "parked")])
+    assert [p["drive_id"] for p in _rows(migrated_engine, t.positions)] == [None] * 3
+
+
 def _sample(minute: float, added: float, level: int, rng: float) -> ChargeSample:
     return ChargeSample(
         date=T0 + timedelta(minutes=minute),

@@ -190,3 +190,18 @@ async def test_tls_streaming_with_a_self_signed_certificate() -> None:
                 raise AssertionError("a self-signed certificate must not verify")
         except ssl.SSLCertVerificationError:
             pass
+
+
+async def test_a_client_gone_mid_stream_ends_its_connection_quietly(caplog: Any) -> None:
+    async with sim_in("myteslamate") as sim:
+        env = sim.env
+        vin = sim.world.cars[0].spec.vin
+        ws = await websockets.connect(env["TESLA_WSS_HOST"] + "/streaming/")
+        await ws.send(subscribe(env["TOKEN"], vin))
+        assert await frames(ws) == [{"msg_type": "control:hello", "connection_timeout": 30000}]
+        ws.transport.abort()  # gone without a close frame, frames still queued for it
+        await sim.advance(DRIVING)
+        assert sim.streaming is not None
+        while sim.streaming.sockets:
+            await asyncio.sleep(0.05)
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

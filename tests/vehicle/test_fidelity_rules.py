@@ -188,6 +188,53 @@ def test_drive_left_open_by_a_crash_ends_after_its_last_position() -> None:
     assert car.phase is Phase.ONLINE and not of(out, fx.OpenDrive)
 
 
+def test_drive_left_open_by_a_crash_and_found_asleep_keeps_the_distance_seen_later() -> None:
+    # the logger comes back to a sleeping car (the odometer unknown): the drive is closed at
+    # its last position, and the car's first look hours later finds it 1.2 km further on
+    start = T0 - timedelta(minutes=10)
+    drive = OpenDriveRow(1, start, 41, 1000.0, 1006.0, T0)
+    car = Car(state=CarState(VIN, timing=PACED, drive=drive, next_ref=5))
+    car.do(Boot(), after=1800)
+    asleep = car.light(ASLEEP)
+    (first,) = of(asleep, fx.CloseDrive)
+    assert first.ref == 1 and not first.final  # the drive may yet be longer
+    car.light(ONLINE, after=5 * 3600)
+    out = car.full(odometer_km=1007.2)
+    # the rest of the distance is part of the same drive, not a drive of its own...
+    assert not of(out, fx.OpenDrive)
+    (closed,) = of(out, fx.CloseDrive)
+    assert closed.ref == 1 and closed.final
+    assert (closed.start_km, closed.end_km) == (1000.0, 1007.2)
+    # ...ended 1.2 km at the drive's 36 km/h after its last position
+    assert closed.end_date == T0 + timedelta(minutes=2)
+    (end,) = [e.position for e in of(out, fx.InsertPosition) if e.drive_ref == 1]
+    assert end.date == closed.end_date and end.odometer == 1007.2
+    assert car.phase is Phase.ONLINE
+
+
+def test_drive_closed_asleep_at_start_ends_no_later_than_the_asleep_look() -> None:
+    # 1.2 km at 36 km/h would take 2 min, but the car was seen asleep 1 min after its last
+    # position: it had parked by then
+    drive = OpenDriveRow(1, T0 - timedelta(minutes=10), 41, 1000.0, 1006.0, T0)
+    car = Car(state=CarState(VIN, timing=PACED, drive=drive, next_ref=5))
+    car.do(Boot(), after=60)
+    car.light(ASLEEP)
+    car.light(ONLINE, after=3600)
+    (closed,) = of(car.full(odometer_km=1007.2), fx.CloseDrive)
+    assert closed.ref == 1 and closed.end_date == T0 + timedelta(minutes=1)
+
+
+def test_drive_closed_offline_at_start_may_have_driven_on_until_the_parked_look() -> None:
+    # out of reach 1 min after its last position: not proof that it had parked
+    drive = OpenDriveRow(1, T0 - timedelta(minutes=10), 41, 1000.0, 1006.0, T0)
+    car = Car(state=CarState(VIN, timing=PACED, drive=drive, next_ref=5))
+    car.do(Boot(), after=60)
+    assert not of(car.light(OFFLINE), fx.CloseDrive)[0].final
+    car.light(ONLINE, after=3600)
+    (closed,) = of(car.full(odometer_km=1007.2), fx.CloseDrive)
+    assert closed.ref == 1 and closed.end_date == T0 + timedelta(minutes=2)
+
+
 def test_drive_that_stood_still_before_parking_ends_at_its_last_look() -> None:
     car = driving_car()
     car.full(600, shift_state="D", speed_kmh=0.0, odometer_km=1006.0)

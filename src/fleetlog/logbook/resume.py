@@ -114,6 +114,7 @@ def resume(state: CarState, rows: OpenRows) -> tuple[CarState, Refs]:
         last_update_version=rows.last_update_version,
         parked=rows.parked,
         parked_at=rows.parked_at,
+        still_at=_asleep_since(rows) or state.still_at,
         snapshot=snapshot,
         next_ref=max(state.next_ref, 5),
     )
@@ -128,6 +129,19 @@ def resume(state: CarState, rows: OpenRows) -> tuple[CarState, Refs]:
             update=rows.update_id,
         )
     return restored, refs
+
+
+def _asleep_since(rows: OpenRows) -> datetime | None:
+    """The last stored look that found the car where it parked: the start of the open
+    "asleep" row, when it came after the parked position (a sleeping car does not drive).
+    A drive unseen while fleetlog was down happened after it, not in the middle of the
+    whole time since the car parked."""
+    st, parked_at = rows.state, rows.parked_at
+    if rows.drive is not None or st is None or parked_at is None:
+        return None
+    if st.status is not StateStatus.ASLEEP or st.since < parked_at:
+        return None
+    return st.since
 
 
 def _open_drive(conn: sa.Connection, car_id: int) -> tuple[int | None, OpenDriveRow | None]:

@@ -419,9 +419,14 @@ class CarLogbook:
                     .values(car_id=self.car_id, start_date=db_time(start.date))
                     .returning(t.drives.c.id)
                 ).scalar_one()
-            case fx.CloseDrive(ref=ref):
-                if (drive_id := self._closing(refs.drives, ref, "drive")) is not None:
-                    close_drive(conn, self.car_id, drive_id, self.places)
+            case fx.CloseDrive(ref=ref, final=final):
+                drive_id = (
+                    self._closing(refs.drives, ref, "drive") if final else refs.drives.get(ref)
+                )
+                if drive_id is not None and not close_drive(
+                    conn, self.car_id, drive_id, self.places
+                ):
+                    refs.drives.pop(ref, None)  # a phantom, deleted: nothing left to settle
             case fx.DropDrive(ref=ref):
                 drive_id = refs.drives.pop(ref, None)
                 if drive_id is not None:

@@ -267,7 +267,10 @@ class StreamingService(PushSink):
     async def _write(self, sock: _Socket) -> None:
         while True:
             frame = await sock.queue.get()
-            await sock.ws.send_str(json.dumps(frame, separators=(",", ":")))
+            try:
+                await sock.ws.send_str(json.dumps(frame, separators=(",", ":")))
+            except ConnectionResetError:  # aiohttp's "closing transport": the client went
+                return  # away; the reader ends the connection
 
     def _on_frame(self, sock: _Socket, frame: dict[str, Any]) -> None:
         kind = frame.get("msg_type")

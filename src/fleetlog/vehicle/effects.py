@@ -66,6 +66,9 @@ class CloseDrive:
     reason: str
     start_km: float | None = None
     end_km: float | None = None
+    # False: closed for now, but the machine may yet add the distance it did not see (a drive
+    # closed at start-up while the car sleeps): its row stays addressable by `ref`
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,6 +263,10 @@ class CarState:
     probe: Probe = Probe.IDLE
     state_row: OpenStateRow | None = None
     drive: OpenDriveRow | None = None
+    # a drive closed at start-up at its last position while the car slept or was out of
+    # reach (its odometer unknown), and when it was seen asleep (it had parked by then;
+    # None: offline, perhaps still driving): the first parked look settles its end
+    unsettled: tuple[OpenDriveRow, datetime | None] | None = None
     link: Link = Link.AVAILABLE
     link_misses: int = 0
     before_offline: VehicleState | None = None
@@ -450,9 +454,32 @@ def _note_parked(s: CarState, at: datetime, now: datetime, fx: list[Effect]) -> 
     two looks (too short to be seen); record it, then remember this look."""
     p, since = s.parked, _since_parked(s, at)
     if p is not None and since is not None and _moved_unseen(s, at):
-        s = _record_hop(s, p, since, at, now, fx)
+        unsettled = _unsettled_here(s, p)
+        s = _settle_drive(s, at, fx) if unsettled else _record_hop(s, p, since, at, now, fx)
         s = replace(s, last_used=now)  # a car that has just moved may well move again
-    return _remember_parked(s, at)
+    return _remember_parked(replace(s, unsettled=None), at)
+
+
+def _unsettled_here(s: CarState, p: VehicleState) -> bool:
+    """Is the parked baseline the end of a drive closed at start-up, its distance unseen?"""
+    u = s.unsettled
+    return u is not None and u[0].last_odometer_km == p.odometer_km
+
+
+def _settle_drive(s: CarState, at: datetime, fx: list[Effect]) -> CarState:
+    """The car found parked further along than a drive closed at start-up (asleep, its
+    odometer unknown) had reached: the distance is that drive's, not a drive of its own.
+    It ended after its last position at its own pace, before the car was seen asleep (an
+    offline car may have driven on: before this look)."""
+    assert s.unsettled is not None
+    d, asleep_at = s.unsettled
+    s = replace(s, drive=d, unsettled=None)
+    seen = replace(s.snapshot, speed_kmh=None, shift_state=None)
+    by = min(asleep_at or at, at)
+    end = _drive_end(s, seen, max(by, d.last_at) if d.last_at else by)
+    fx.append(Log("drive settled after start-up", "info", {"ref": d.ref}))
+    s = _insert_position(s, end, seen, fx)
+    return _close_drive(s, end, "parked", fx)
 
 
 def _moved_unseen(s: CarState, at: datetime) -> bool:
@@ -532,6 +559,7 @@ def _open_drive(
     s: CarState, at: datetime, vs: VehicleState, now: datetime, fx: list[Effect]
 ) -> CarState:
     s, ref = _ref(s)
+    s = replace(s, unsettled=None)  # found in gear: the distance since is this drive's
     p, p_at, seen_odo = s.parked, _since_parked(s, at), vs.odometer_km or s.snapshot.odometer_km
     late = (
         p is not None
@@ -563,7 +591,9 @@ def _open_drive(
     return replace(s, last_used=now)
 
 
-def _close_drive(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> CarState:
+def _close_drive(
+    s: CarState, at: datetime, reason: str, fx: list[Effect], *, final: bool = True
+) -> CarState:
     d = s.drive
     if d is None:
         return s
@@ -576,7 +606,11 @@ def _close_drive(s: CarState, at: datetime, reason: str, fx: list[Effect]) -> Ca
         fx.append(DropDrive(d.ref, f"phantom ({reason})"))
     else:
         end = max(at, d.last_at) if d.last_at else at
-        fx.append(CloseDrive(d.ref, end, reason, d.start_odometer_km, d.last_odometer_km))
+        fx.append(
+            CloseDrive(d.ref, end, reason, d.start_odometer_km, d.last_odometer_km, final=final)
+        )
+        if not final:
+            s = replace(s, unsettled=(d, at))
     s = replace(s, drive=None, link=Link.AVAILABLE, link_misses=0, before_offline=None)
     if d.last_odometer_km is not None:
         # where the drive ended is the baseline for whatever comes next
@@ -1192,7 +1226,13 @@ def _start_light(
     # Whatever was open ends where the car was last seen.
     last_seen = s.rest_at or at
     if s.drive is not None:
-        s = _close_drive(s, (s.drive.last_at or last_seen), c.value, fx)
+        # where it parked is unknown until the car is looked at: the first parked look may
+        # find it further along, and that distance is still this drive's
+        end = s.drive.last_at or last_seen
+        s = _close_drive(s, end, c.value, fx, final=s.phase is not P.START)
+        if s.unsettled is not None:
+            asleep = max(at, end) if c is Connectivity.ASLEEP else None
+            s = replace(s, unsettled=(s.unsettled[0], asleep))
     if s.charge is not None:
         s = _close_charge(s, last_seen, "aborted", fx)
     if s.update is not None:
