@@ -97,6 +97,8 @@ def test_migrate_refuses_a_teslamate_database_without_adopt(db_url: str) -> None
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE schema_migrations (version bigint PRIMARY KEY)"))
         conn.execute(sa.text("INSERT INTO schema_migrations VALUES (20190330150000)"))
+        # fleetlog's own tables may refer to TeslaMate's (drive summaries → drives)
+        conn.execute(sa.text("CREATE TABLE drives (id serial PRIMARY KEY)"))
     engine.dispose()
     env = {"FLEETLOG_DATABASE_URL": db_url}
     refused = fleetlog("migrate", env=env)
