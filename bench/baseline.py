@@ -324,13 +324,8 @@ class _Poller:
         if self.phase == "suspended" and not fetch_now:
             if self.suspended_until and now < self.suspended_until:
                 return max(1.0, (self.suspended_until - now).total_seconds())
-            r = await self._get("")
-            state = self._state(r)
-            if state is None:
-                return 15.0 if r is None or r.status_code >= 500 else self._retry(r)
-            if state != "online":
-                await self._asleep(now, state)
-                return 30.0
+            if (wait := await self._light_look(now)) is not None:
+                return wait
             if streaming:
                 return 30.0  # only /vehicles/{id} while suspended with a stream
             self.phase = "online"  # polling mode: look again with vehicle_data
@@ -339,13 +334,8 @@ class _Poller:
                 return max(1.0, (self.probe_until - now).total_seconds())
             self.phase = "online"  # no row within 30 s: treated as really online
         elif self.phase in ("start", "asleep", "offline"):
-            r = await self._get("")
-            state = self._state(r)
-            if state is None:
-                return 15.0 if r is None or r.status_code >= 500 else self._retry(r)
-            if state != "online":
-                await self._asleep(now, state)
-                return 30.0
+            if (wait := await self._light_look(now)) is not None:
+                return wait
             if streaming and self.drive is None and self.charge is None:
                 await self._stream(True)
                 self.phase = "probing"
@@ -364,6 +354,18 @@ class _Poller:
         if r.status_code != 200:
             return 30.0
         return await self._handle(r.json()["response"], now)
+
+    async def _light_look(self, now: datetime) -> float | None:
+        """The free ``/vehicles/{id}`` look: seconds to wait when the car is not online (or
+        the look failed), None when it is online."""
+        r = await self._get("")
+        state = self._state(r)
+        if state is None:
+            return 15.0 if r is None or r.status_code >= 500 else self._retry(r)
+        if state != "online":
+            await self._asleep(now, state)
+            return 30.0
+        return None
 
     @staticmethod
     def _state(r: httpx.Response | None) -> str | None:
