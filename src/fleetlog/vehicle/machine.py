@@ -610,7 +610,7 @@ def _close_drive(
             CloseDrive(d.ref, end, reason, d.start_odometer_km, d.last_odometer_km, final=final)
         )
         if not final:
-            s = replace(s, unsettled=(d, at))
+            s = replace(s, unsettled=(d, None))  # when it was seen asleep: the caller's to say
     s = replace(s, drive=None, link=Link.AVAILABLE, link_misses=0, before_offline=None)
     if d.last_odometer_km is not None:
         # where the drive ended is the baseline for whatever comes next
@@ -1230,9 +1230,8 @@ def _start_light(
         # find it further along, and that distance is still this drive's
         end = s.drive.last_at or last_seen
         s = _close_drive(s, end, c.value, fx, final=s.phase is not P.START)
-        if s.unsettled is not None:
-            asleep = max(at, end) if c is Connectivity.ASLEEP else None
-            s = replace(s, unsettled=(s.unsettled[0], asleep))
+        if s.unsettled is not None and c is Connectivity.ASLEEP:
+            s = replace(s, unsettled=(s.unsettled[0], max(at, end)))
     if s.charge is not None:
         s = _close_charge(s, last_seen, "aborted", fx)
     if s.update is not None:
